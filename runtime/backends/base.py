@@ -1,0 +1,114 @@
+"""The one runner interface every inference backend implements.
+
+A runner opens an exported artifact, reads its I/O contract, and maps named
+input arrays to named output arrays::
+
+    with open_runner("model.onnx") as runner:
+        outputs = runner.infer({"frame0": x0, "frame1": x1})
+
+Input checks live here, once, for every backend; each backend implements only
+``_open``, ``_infer`` and ``_close``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+from corrwise.contract import IOContract
+from corrwise.errors import CorrwiseError, InputError
+
+
+class Runner(ABC):
+    """Base class of inference backends (ONNX Runtime, TensorRT, PyTorch)."""
+
+    backend: str = "abstract"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._contract: IOContract | None = None
+
+    @property
+    def contract(self) -> IOContract:
+        """The artifact's I/O contract (available once open)."""
+        if self._contract is None:
+            raise CorrwiseError(f"{type(self).__name__} for {self.path} is not open; call open() first")
+        return self._contract
+
+    @property
+    def is_open(self) -> bool:
+        return self._contract is not None
+
+    def open(self) -> Runner:
+        """Load the artifact and read its contract; return self. Opening twice is a no-op."""
+        if not self.is_open:
+            if not self.path.is_file():
+                raise InputError(f"model file {self.path} does not exist")
+            self._contract = self._open()
+        return self
+
+    def close(self) -> None:
+        """Release the backend's resources; the runner can be opened again."""
+        if self.is_open:
+            self._close()
+            self._contract = None
+
+    def __enter__(self) -> Runner:
+        return self.open()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the model on arrays that follow the contract.
+
+        Args:
+            inputs: one array per contract input name, each (N, C, H, W) (or
+                NHWC for fused graphs) of the contract dtype, all the same shape,
+                H and W multiples of the contract's ``align``.
+
+        Returns:
+            One array per contract output name.
+        """
+        self._check_inputs(inputs)
+        return self._infer(inputs)
+
+    def _check_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
+        c = self.contract
+        expected = set(c.input_names) | ({c.timestep_input} if c.timestep_input else set())
+        if set(inputs) != expected:
+            raise InputError(f"model {self.path.name} takes inputs {sorted(expected)}, got {sorted(inputs)}")
+        frames = [inputs[name] for name in c.input_names]
+        first = frames[0]
+        for name, array in zip(c.input_names, frames, strict=True):
+            if not isinstance(array, np.ndarray) or array.dtype != np.dtype(c.dtype) or array.ndim != 4:
+                got = (
+                    f"{array.dtype} array of shape {array.shape}"
+                    if isinstance(array, np.ndarray) else type(array).__name__
+                )
+                raise InputError(f"input {name!r} must be a 4-D {c.dtype} array ({c.layout}), got {got}")
+            if array.shape != first.shape:
+                raise InputError(
+                    f"all frame inputs must have one shape; {c.input_names[0]!r} is {first.shape}, "
+                    f"{name!r} is {array.shape}"
+                )
+        h, w = (first.shape[2], first.shape[3]) if c.layout == "NCHW" else first.shape[1:3]
+        if h % c.align or w % c.align:
+            raise InputError(f"height and width must be multiples of {c.align}, got {h}x{w}; pad first")
+
+    @abstractmethod
+    def _open(self) -> IOContract:
+        """Load the artifact; return its contract (raise ContractError if it has none)."""
+
+    @abstractmethod
+    def _infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run checked inputs through the model."""
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Free the loaded artifact."""

@@ -1,0 +1,47 @@
+"""Frames in and out of models: checks and conversions between uint8 images and tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+from corrwise.contract import IOContract
+from corrwise.errors import InputError
+
+
+def check_frame(frame: object, name: str = "frame") -> np.ndarray:
+    """Return ``frame`` if it is a uint8 (H, W, 3) RGB array, else raise InputError."""
+    if not isinstance(frame, np.ndarray):
+        raise InputError(f"{name} must be a numpy uint8 array of shape (H, W, 3), got {type(frame).__name__}")
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise InputError(
+            f"{name} must be a uint8 array of shape (H, W, 3) (RGB), got {frame.dtype} of shape "
+            f"{frame.shape}; convert grayscale or RGBA to RGB and scale to 0-255 first"
+        )
+    if frame.shape[0] < 2 or frame.shape[1] < 2:
+        raise InputError(f"{name} must be at least 2x2 pixels, got {frame.shape[0]}x{frame.shape[1]}")
+    return frame
+
+
+def check_same_size(frames: list[np.ndarray], names: list[str]) -> None:
+    """Raise InputError unless all frames share height and width."""
+    first = frames[0].shape
+    for frame, name in zip(frames[1:], names[1:], strict=True):
+        if frame.shape != first:
+            raise InputError(
+                f"frames must have the same size: {names[0]} is {first[1]}x{first[0]}, "
+                f"{name} is {frame.shape[1]}x{frame.shape[0]} (WxH)"
+            )
+
+
+def to_tensor(frame: np.ndarray, contract: IOContract) -> np.ndarray:
+    """uint8 (H, W, 3) in [0, 255] -> (1, 3, H, W) in the contract's value range and dtype."""
+    low, high = contract.value_range
+    x = frame.astype(np.float32).transpose(2, 0, 1)[None]  # (1, 3, H, W)
+    x = x * np.float32((high - low) / 255.0) + np.float32(low)
+    return x.astype(contract.dtype, copy=False)
+
+
+def to_frame(y: np.ndarray, contract: IOContract) -> np.ndarray:
+    """(1, 3, H, W) in the contract's value range -> uint8 (H, W, 3), rounded and clipped."""
+    low, high = contract.value_range
+    x = (y[0].astype(np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(1, 2, 0)  # (H, W, 3)
