@@ -1,0 +1,48 @@
+"""Shared fixtures: one checkpoint with non-trivial weights, exported once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from corrwise.export import onnx_from_checkpoint
+from corrwise.models import build_model, save_checkpoint
+from corrwise.runtime import VideoWriter
+
+
+@pytest.fixture(scope="session")
+def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An edge-unet checkpoint whose head is random, so outputs differ from the plain blend."""
+    torch.manual_seed(0)
+    model = build_model("edge-unet", {"base_channels": 8})
+    torch.nn.init.normal_(model.head.weight, std=0.05)
+    path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
+    return save_checkpoint(path, model, "edge-unet", {"loss": "l1", "steps": 0})
+
+
+@pytest.fixture(scope="session")
+def onnx_path(checkpoint_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return onnx_from_checkpoint(checkpoint_path, tmp_path_factory.mktemp("onnx") / "model.onnx")
+
+
+def moving_frames(n: int, h: int = 48, w: int = 64) -> list[np.ndarray]:
+    """``n`` uint8 (h, w, 3) frames of a horizontal ramp moving 2 px per frame."""
+    x = np.arange(w)[None, :, None]
+    return [np.broadcast_to(((x * 4 + 8 * i) % 256).astype(np.uint8), (h, w, 3)).copy() for i in range(n)]
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: Fraction = Fraction(24)) -> Path:
+    with VideoWriter(path, fps) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return path
+
+
+@pytest.fixture
+def make_clip() -> Callable[[Path, int], Path]:
+    """Write an H.264 clip of ``n`` moving frames at 24 fps; return its path."""
+    return lambda path, n: write_clip(path, moving_frames(n))
