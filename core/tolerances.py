@@ -61,8 +61,7 @@ def tolerance_for(backend: str, precision: str) -> Tolerance:
     except KeyError:
         known = ", ".join(f"{b}/{p}" for b, p in TOLERANCES)
         raise ConfigError(
-            f"no parity tolerance for backend {backend!r} at precision {precision!r}; "
-            f"known: {known}"
+            f"no parity tolerance for backend {backend!r} at precision {precision!r}; known: {known}"
         ) from None
 
 
@@ -72,9 +71,7 @@ def psnr_db(reference: np.ndarray, output: np.ndarray, peak_to_peak: float = 2.0
     return math.inf if mse == 0.0 else 10.0 * math.log10(peak_to_peak**2 / mse)
 
 
-def compare(
-    reference: np.ndarray, output: np.ndarray, backend: str, precision: str
-) -> ParityResult:
+def compare(reference: np.ndarray, output: np.ndarray, backend: str, precision: str) -> ParityResult:
     """Judge ``output`` against ``reference`` (same shape, values in [-1, 1])."""
     if reference.shape != output.shape:
         raise ConfigError(

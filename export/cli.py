@@ -21,10 +21,19 @@ def main() -> None:
 
 @main.command()
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the .onnx file (written atomically).")
-@click.option("--opset", type=int, default=None,
-              help="ONNX opset; default: the exporter's (>= 18). GridSample-based models need >= 16.")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the .onnx file (written atomically).",
+)
+@click.option(
+    "--opset",
+    type=int,
+    default=None,
+    help="ONNX opset; default: the exporter's (>= 18). GridSample-based models need >= 16.",
+)
 def onnx(checkpoint: Path, output: Path, opset: int | None) -> None:
     """Export CHECKPOINT (.safetensors from corr-train) to ONNX.
 

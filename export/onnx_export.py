@@ -62,9 +62,7 @@ def _rename_dims(model: onnx.ModelProto, names: tuple[str, ...]) -> None:
                 dims[axis].dim_param = name
 
 
-def onnx_from_checkpoint(
-    checkpoint: str | Path, output: str | Path, opset: int | None = None
-) -> Path:
+def onnx_from_checkpoint(checkpoint: str | Path, output: str | Path, opset: int | None = None) -> Path:
     """Export a corrwise checkpoint to ONNX at ``output``; return the path.
 
     Inputs and outputs are float32 (B, 3, H, W) in [-1, 1] with dynamic B, H and W
@@ -75,9 +73,7 @@ def onnx_from_checkpoint(
     ckpt = load_checkpoint(checkpoint)
     spec = ckpt.model.export_spec(ckpt.model.config)
     if opset is not None and opset < spec.min_opset:
-        raise ConfigError(
-            f"opset {opset} is too low for {ckpt.name!r}: it needs >= {spec.min_opset}"
-        )
+        raise ConfigError(f"opset {opset} is too low for {ckpt.name!r}: it needs >= {spec.min_opset}")
     contract = contract_for(spec, ckpt.name, ckpt.config, ckpt.training)
     a = spec.align
     example = tuple(torch.rand(1, 3, 4 * a, 6 * a) * 2 - 1 for _ in spec.input_names)
@@ -89,9 +85,14 @@ def onnx_from_checkpoint(
     try:
         with _quiet_exporter():
             program = torch.onnx.export(
-                ckpt.model, example, dynamo=True, opset_version=opset,
-                input_names=list(spec.input_names), output_names=list(spec.output_names),
-                dynamic_shapes=dynamic, verbose=False,
+                ckpt.model,
+                example,
+                dynamo=True,
+                opset_version=opset,
+                input_names=list(spec.input_names),
+                output_names=list(spec.output_names),
+                dynamic_shapes=dynamic,
+                verbose=False,
             )
         model = program.model_proto
         _rename_dims(model, DYNAMIC_AXES)

@@ -64,9 +64,7 @@ class EdgeUNet(nn.Module):
             nn.Sequential(_conv(widths[i], widths[i + 1], 2), _conv(widths[i + 1], widths[i + 1]))
             for i in range(depth)
         )
-        self.up = nn.ModuleList(
-            _conv(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(depth))
-        )
+        self.up = nn.ModuleList(_conv(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(depth)))
         self.head = nn.Conv2d(widths[0], 3, 3, 1, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)

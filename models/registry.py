@@ -21,9 +21,7 @@ def model_class(name: str) -> type[nn.Module]:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown model {name!r}; registered models: {sorted(REGISTRY)}"
-        ) from None
+        raise ConfigError(f"unknown model {name!r}; registered models: {sorted(REGISTRY)}") from None
 
 
 def build_model(name: str, config: Mapping[str, Any] | None = None) -> nn.Module:

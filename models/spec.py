@@ -44,7 +44,6 @@ def config_from_dict(config_class: type[C], data: Mapping[str, Any] | None) -> C
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(
-            f"unknown option(s) {unknown} for {config_class.__name__}; "
-            f"known options: {sorted(known)}"
+            f"unknown option(s) {unknown} for {config_class.__name__}; known options: {sorted(known)}"
         )
     return config_class(**data)

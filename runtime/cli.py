@@ -24,14 +24,26 @@ def main() -> None:
 @main.command()
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--model", "-m", "model", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Exported interpolation model (.onnx).")
-@click.option("--factor", type=int, default=2, show_default=True,
-              help="Frame-rate multiplier; a power of two (2, 4, 8).")
+@click.option(
+    "--model",
+    "-m",
+    "model",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Exported interpolation model (.onnx).",
+)
+@click.option(
+    "--factor",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Frame-rate multiplier; a power of two (2, 4, 8).",
+)
 @click.option("--max-frames", type=int, default=None, help="Read at most this many input frames.")
 @click.option("--threads", type=int, default=None, help="Inference threads (default: all cores).")
-def interpolate(src: Path, dst: Path, model: Path, factor: int, max_frames: int | None,
-                threads: int | None) -> None:
+def interpolate(
+    src: Path, dst: Path, model: Path, factor: int, max_frames: int | None, threads: int | None
+) -> None:
     """Multiply the frame rate of video SRC by --factor and write DST (H.264).
 
     DST appears only when complete; a failed run leaves no partial file.

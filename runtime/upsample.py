@@ -49,8 +49,12 @@ def upsample_frames(interp: Interpolator, frames: Iterator[np.ndarray], factor: 
 
 
 def upsample_video(
-    src: str | Path, dst: str | Path, interp: Interpolator, factor: int = 2,
-    max_frames: int | None = None, progress: bool = True,
+    src: str | Path,
+    dst: str | Path,
+    interp: Interpolator,
+    factor: int = 2,
+    max_frames: int | None = None,
+    progress: bool = True,
 ) -> UpsampleReport:
     """Write ``src`` at ``factor`` times its frame rate to ``dst`` (H.264).
 
@@ -62,13 +66,25 @@ def upsample_video(
     info = probe(src)
     total = min(info.frames, max_frames) if info.frames and max_frames else (info.frames or max_frames)
     start = time.monotonic()
-    frames = tqdm(read_frames(src, max_frames), total=total, desc="interpolate", unit="frame",
-                  disable=not progress, mininterval=1.0)
+    frames = tqdm(
+        read_frames(src, max_frames),
+        total=total,
+        desc="interpolate",
+        unit="frame",
+        disable=not progress,
+        mininterval=1.0,
+    )
     with VideoWriter(dst, info.fps * factor) as writer:
         for frame in upsample_frames(interp, frames, factor):
             writer.write(frame)
     if writer.frames_written == 0:
         raise InputError(f"{src} has no decodable frames")
     frames_in = (writer.frames_written + factor - 1) // factor  # n inputs -> n + (n - 1)(factor - 1)
-    return UpsampleReport(Path(dst), frames_in, writer.frames_written, float(info.fps),
-                          float(info.fps * factor), time.monotonic() - start)
+    return UpsampleReport(
+        Path(dst),
+        frames_in,
+        writer.frames_written,
+        float(info.fps),
+        float(info.fps * factor),
+        time.monotonic() - start,
+    )

@@ -89,7 +89,8 @@ class Runner(ABC):
             if not isinstance(array, np.ndarray) or array.dtype != np.dtype(c.dtype) or array.ndim != 4:
                 got = (
                     f"{array.dtype} array of shape {array.shape}"
-                    if isinstance(array, np.ndarray) else type(array).__name__
+                    if isinstance(array, np.ndarray)
+                    else type(array).__name__
                 )
                 raise InputError(f"input {name!r} must be a 4-D {c.dtype} array ({c.layout}), got {got}")
             if array.shape != first.shape:
