@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from corrwise.errors import CorrwiseError
-from corrwise.export.onnx_export import onnx_from_checkpoint
+from corrwise.extras import import_for
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,7 +41,8 @@ def onnx(checkpoint: Path, output: Path, opset: int | None) -> None:
     height and width; the runtime pads frames to the model's alignment.
     """
     try:
-        path = onnx_from_checkpoint(checkpoint, output, opset=opset)
+        exporter = import_for("corrwise.export.onnx_export", "export", "corr-export onnx")
+        path = exporter.onnx_from_checkpoint(checkpoint, output, opset=opset)
     except CorrwiseError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)

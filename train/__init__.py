@@ -1,15 +1,29 @@
-"""corrwise.train: datasets, losses and the trainer."""
+"""corrwise.train: datasets, losses and the trainer.
 
-from corrwise.train.datasets import SyntheticTriplets
-from corrwise.train.synthetic import SyntheticConfig, render_triplet
-from corrwise.train.trainer import TrainConfig, TrainResult, evaluate, train_interpolation
+Names load on first use, so ``corr-train --help`` works before the ``train``
+extra (torch, scikit-image) is installed.
+"""
 
-__all__ = [
-    "SyntheticConfig",
-    "SyntheticTriplets",
-    "TrainConfig",
-    "TrainResult",
-    "evaluate",
-    "render_triplet",
-    "train_interpolation",
-]
+from __future__ import annotations
+
+from typing import Any
+
+from corrwise.extras import import_for
+
+_WHERE = {
+    "SyntheticConfig": "corrwise.train.synthetic",
+    "render_triplet": "corrwise.train.synthetic",
+    "SyntheticTriplets": "corrwise.train.datasets",
+    "TrainConfig": "corrwise.train.trainer",
+    "TrainResult": "corrwise.train.trainer",
+    "evaluate": "corrwise.train.trainer",
+    "train_interpolation": "corrwise.train.trainer",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_for(_WHERE[name], "train", "corrwise.train"), name)
+    raise AttributeError(f"module 'corrwise.train' has no attribute {name!r}")

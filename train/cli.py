@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 from corrwise.errors import CorrwiseError
-from corrwise.train.synthetic import SyntheticConfig
-from corrwise.train.trainer import TrainConfig, train_interpolation
+from corrwise.extras import import_for
 
 
 def _size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, int]:
@@ -85,17 +84,18 @@ def interpolate(
     baseline it must beat.
     """
     try:
-        config = TrainConfig(
+        trainer = import_for("corrwise.train.trainer", "train", "corr-train")
+        config = trainer.TrainConfig(
             model=model,
             model_config={"base_channels": base_channels},
-            data=SyntheticConfig(height=size[0], width=size[1], max_motion=max_motion),
+            data=trainer.SyntheticConfig(height=size[0], width=size[1], max_motion=max_motion),
             steps=steps,
             batch_size=batch_size,
             lr=lr,
             seed=seed,
             max_seconds=None if max_minutes is None else 60.0 * max_minutes,
         )
-        result = train_interpolation(config, out_dir)
+        result = trainer.train_interpolation(config, out_dir)
     except CorrwiseError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)

@@ -50,3 +50,24 @@ def test_runtime_imports_and_interpolates_without_torch(onnx_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_training_and_export_commands_name_the_missing_extra(tmp_path):
+    """Without torch, --help still works and the commands say which extra to install."""
+    proc = run_without_torch(
+        f"""
+        from click.testing import CliRunner
+        from corrwise.export.cli import main as export_main
+        from corrwise.train.cli import main as train_main
+        assert CliRunner().invoke(export_main, ["onnx", "--help"]).exit_code == 0
+        out = {str(tmp_path / "m.onnx")!r}
+        result = CliRunner().invoke(export_main, ["onnx", "m.safetensors", "-o", out])
+        print(result.exit_code, result.output.strip())
+        result = CliRunner().invoke(train_main, ["interpolate", "--out", {str(tmp_path / "run")!r}])
+        print(result.exit_code, result.output.strip())
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    export_line, train_line = proc.stdout.strip().splitlines()
+    assert export_line.startswith("2 ") and "pip install 'corrwise[export]'" in export_line
+    assert train_line.startswith("2 ") and "pip install 'corrwise[train]'" in train_line
