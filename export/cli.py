@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
-from corrwise.errors import CorrwiseError
+from corrwise.cli import user_errors
 from corrwise.extras import import_for
 
 
@@ -40,10 +39,7 @@ def onnx(checkpoint: Path, output: Path, opset: int | None) -> None:
     Inputs and output are float32 (B, 3, H, W) in [-1, 1] with dynamic batch,
     height and width; the runtime pads frames to the model's alignment.
     """
-    try:
+    with user_errors():
         exporter = import_for("corrwise.export.onnx_export", "export", "corr-export onnx")
         path = exporter.onnx_from_checkpoint(checkpoint, output, opset=opset)
-    except CorrwiseError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
     click.echo(f"wrote {path}")

