@@ -1,0 +1,30 @@
+"""Each package lists its public names, and every listed name resolves."""
+
+import importlib
+
+import pytest
+
+PACKAGES = {
+    "corrwise": {"CorrwiseError", "InputError", "ContractError", "IOContract", "__version__"},
+    "corrwise.models": {"EdgeUNet", "build_model", "load_checkpoint", "save_checkpoint", "list_models"},
+    "corrwise.train": {"SyntheticTriplets", "TrainConfig", "train_interpolation"},
+    "corrwise.export": {"onnx_from_checkpoint"},
+    "corrwise.runtime": {"Interpolator", "Runner", "OnnxRuntimeRunner", "open_runner", "upsample_video"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(PACKAGES))
+def test_public_names_are_listed_and_resolve(name):
+    module = importlib.import_module(name)
+    assert PACKAGES[name] <= set(module.__all__)
+    for attr in module.__all__:
+        assert getattr(module, attr) is not None
+
+
+def test_unknown_names_raise_attribute_error():
+    import corrwise.export
+    import corrwise.train
+
+    for module in (corrwise.train, corrwise.export):
+        with pytest.raises(AttributeError):
+            _ = module.no_such_name
