@@ -118,13 +118,15 @@ class VideoWriter:
         """Flush and finish the file; with ``success=False`` discard it instead."""
         if self._container is None:
             return
+        container, self._container = self._container, None
+        finished = False
         try:
             if success and self._stream is not None:
-                self._container.mux(self._stream.encode(None))
-            self._container.close()
+                container.mux(self._stream.encode(None))
+            container.close()
+            finished = success and self.frames_written > 0
         finally:
-            self._container = None
-            if success and self.frames_written:
+            if finished:
                 self._file.commit()
             self._file.discard()
 
