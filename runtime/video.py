@@ -11,15 +11,8 @@ from types import ModuleType
 
 import numpy as np
 from corrwise.atomic import AtomicFile
-from corrwise.errors import BackendUnavailable, InputError
-
-
-def _import_av() -> ModuleType:
-    try:
-        import av
-    except ImportError as err:
-        raise BackendUnavailable("video I/O needs PyAV: pip install av (a corrwise dependency)") from err
-    return av
+from corrwise.errors import InputError
+from corrwise.extras import import_for
 
 
 @dataclass(frozen=True)
@@ -34,7 +27,7 @@ class VideoInfo:
 
 def probe(path: str | Path) -> VideoInfo:
     """Read the size, rate and frame count of ``path``'s first video stream."""
-    av = _import_av()
+    av = import_for("av", None, "video I/O")
     with _open_input(av, path) as container:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
@@ -60,7 +53,7 @@ def _open_input(av: ModuleType, path: str | Path) -> Iterator[object]:
 
 def read_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
     """Decode ``path`` to uint8 (H, W, 3) RGB frames, in display order."""
-    av = _import_av()
+    av = import_for("av", None, "video I/O")
     with _open_input(av, path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -89,7 +82,7 @@ class VideoWriter:
         self.path = Path(path)
         self.fps = Fraction(fps)
         self.crf = crf
-        self._av = _import_av()
+        self._av = import_for("av", None, "video I/O")
         self._file = AtomicFile(self.path, suffix=self.path.suffix or ".mp4")
         self._container = self._av.open(str(self._file.tmp), mode="w")
         self._stream = None

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 from corrwise.contract import IOContract
-from corrwise.errors import BackendUnavailable, InputError
+from corrwise.errors import InputError
+from corrwise.extras import import_for
 from corrwise.runtime.backends.base import Runner
-
-
-def _import_onnxruntime() -> ModuleType:
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise BackendUnavailable(
-            "the onnxruntime backend needs the onnxruntime package: pip install corrwise "
-            "(or corrwise[gpu] for CUDA and TensorRT providers)"
-        ) from err
-    return onnxruntime
 
 
 class OnnxRuntimeRunner(Runner):
@@ -52,7 +41,7 @@ class OnnxRuntimeRunner(Runner):
         return list(self._session.get_providers()) if self._session is not None else []
 
     def _open(self) -> IOContract:
-        ort = _import_onnxruntime()
+        ort = import_for("onnxruntime", None, "the onnxruntime backend")
         options = ort.SessionOptions()
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
