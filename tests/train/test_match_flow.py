@@ -1,0 +1,104 @@
+"""``match``: global patch matching — small jumping objects, camera motion, memory bound, gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from corrwise.errors import ConfigError
+from corrwise.train.flow import MatchFlow, build_flow
+from skimage import data as skdata
+from skimage.transform import resize
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float() * 2 - 1
+
+
+def object_scene(
+    shift: int, height: int = 128, width: int = 224
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """A textured object (1/4 of the frame per side) that jumps ``shift`` px right over a static
+    photo; returns (a, b, mask of the object's interior in a)."""
+    background = resize(skdata.coffee(), (height, width), anti_aliasing=True)
+    oh, ow = height // 4, width // 4
+    sprite = resize(skdata.chelsea()[100:200, 100:300], (oh, ow), anti_aliasing=True)
+    y0, x0 = (height - oh) // 2, width // 2 - ow // 2 - shift // 2
+    a, b = background.copy(), background.copy()
+    a[y0 : y0 + oh, x0 : x0 + ow] = sprite
+    b[y0 : y0 + oh, x0 + shift : x0 + shift + ow] = sprite
+    mask = np.zeros((height, width), bool)
+    mask[y0 + 2 : y0 + oh - 2, x0 + 2 : x0 + ow - 2] = True
+    return to_tensor(a), to_tensor(b), mask
+
+
+@pytest.mark.parametrize("shift", [20, 38])
+def test_recovers_an_object_that_jumps_further_than_its_size(shift):
+    a, b, mask = object_scene(shift)
+    flow = MatchFlow()(a, b)
+    inside = flow[0, :, torch.from_numpy(mask)]
+    assert inside[0].median().item() == pytest.approx(shift, abs=1.0)
+    assert inside[1].median().item() == pytest.approx(0.0, abs=1.0)
+    outside = flow[0, :, torch.from_numpy(~mask)]
+    assert outside.abs().median().item() < 0.5  # the static background stays put
+
+
+def test_camera_translation_is_sub_pixel():
+    photo = resize(skdata.astronaut(), (160, 256), anti_aliasing=True)
+    a, b = to_tensor(photo[16:-16, 16:-16]), to_tensor(photo[13:-19, 23:-9])  # a[p] = b[p + (-7, 3)]
+    flow = MatchFlow()(a, b)[..., 8:-8, 8:-8]
+    assert flow[0, 0].median().item() == pytest.approx(-7.0, abs=0.2)
+    assert flow[0, 1].median().item() == pytest.approx(3.0, abs=0.2)
+
+
+def test_pair_gives_both_directions_and_matches_single_calls():
+    a, b, _ = object_scene(20, 64, 112)
+    estimator = MatchFlow()
+    forward, backward = estimator.pair(a, b)
+    assert torch.allclose(forward, estimator(a, b), atol=1e-5)
+    assert torch.allclose(backward, estimator(b, a), atol=1e-4)
+
+
+def test_chunk_size_bounds_memory_without_changing_the_result():
+    a, b, _ = object_scene(20, 64, 112)
+    assert torch.allclose(MatchFlow(chunk=64)(a, b), MatchFlow(chunk=100_000)(a, b), atol=1e-5)
+
+
+def test_matching_grid_is_capped():
+    estimator = MatchFlow(max_positions=4096)
+    h, w = estimator.matching_size(1080, 1920)
+    assert h * w <= 4096 * 1.05
+    assert estimator.matching_size(64, 128) == (32, 64)  # at least 2x downsampling
+
+
+def test_flat_images_get_zero_flow():
+    a = torch.full((1, 3, 48, 64), 0.2)
+    b = torch.full((1, 3, 48, 64), 0.2)
+    assert MatchFlow()(a, b).abs().max().item() == 0.0
+
+
+def test_batch_items_are_independent():
+    a1, b1, _ = object_scene(20, 64, 112)
+    a2, b2, _ = object_scene(30, 64, 112)
+    batch = MatchFlow()(torch.cat([a1, a2]), torch.cat([b1, b2]))
+    assert torch.allclose(batch[1:], MatchFlow()(a2, b2), atol=1e-5)
+
+
+def test_differentiable_in_both_images():
+    a, b, _ = object_scene(20, 64, 112)
+    a.requires_grad_(True)
+    b.requires_grad_(True)
+    flow = MatchFlow()(a, b)
+    flow.abs().mean().backward()
+    for image in (a, b):
+        assert image.grad is not None and torch.isfinite(image.grad).all() and image.grad.abs().sum() > 0
+
+
+def test_options_are_checked():
+    assert isinstance(build_flow("match", patch=7), MatchFlow)
+    with pytest.raises(ConfigError, match="odd"):
+        MatchFlow(patch=4)
+    with pytest.raises(ConfigError):
+        MatchFlow(max_positions=4)
+    with pytest.raises(ConfigError):
+        build_flow("match", bogus=1)
