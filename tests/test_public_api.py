@@ -7,7 +7,9 @@ import pytest
 PACKAGES = {
     "corrwise": {"CorrwiseError", "InputError", "ContractError", "IOContract", "__version__"},
     "corrwise.models": {"EdgeUNet", "build_model", "load_checkpoint", "save_checkpoint", "list_models"},
-    "corrwise.train": {"SyntheticTriplets", "TrainConfig", "train_interpolation"},
+    "corrwise.train": {"SyntheticTriplets", "TrainConfig", "train_interpolation", "CorrWise", "build_flow"},
+    "corrwise.train.losses": {"CorrWise", "build_base_loss", "L1Loss", "SSIMLoss", "CensusLoss", "VGGLoss"},
+    "corrwise.train.flow": {"FlowEstimator", "build_flow", "MatchFlow", "DISFlow", "RAFTFlow", "OracleFlow"},
     "corrwise.export": {"onnx_from_checkpoint"},
     "corrwise.runtime": {"Interpolator", "Runner", "OnnxRuntimeRunner", "open_runner", "upsample_video"},
 }

@@ -1,4 +1,4 @@
-"""corrwise.train: datasets, losses and the trainer.
+"""corrwise.train: correspondence-wise losses, flow estimators, datasets and the trainer.
 
 Names load on first use, so ``corr-train --help`` works before the ``train``
 extra (torch, scikit-image) is installed.
@@ -11,6 +11,11 @@ from typing import Any
 from corrwise.extras import import_for
 
 _WHERE = {
+    "CorrWise": "corrwise.train.losses",
+    "build_base_loss": "corrwise.train.losses",
+    "list_base_losses": "corrwise.train.losses",
+    "build_flow": "corrwise.train.flow",
+    "list_flows": "corrwise.train.flow",
     "SyntheticConfig": "corrwise.train.synthetic",
     "render_triplet": "corrwise.train.synthetic",
     "SyntheticTriplets": "corrwise.train.datasets",
