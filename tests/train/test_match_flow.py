@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,23 +17,23 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
 
 
 def object_scene(
-    shift: int, height: int = 128, width: int = 224
+    shift: int, height: int = 256, width: int = 448
 ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """A textured object (1/4 of the frame per side) that jumps ``shift`` px right over a static
-    photo; returns (a, b, mask of the object's interior in a)."""
-    background = resize(skdata.coffee(), (height, width), anti_aliasing=True)
-    oh, ow = height // 4, width // 4
-    sprite = resize(skdata.chelsea()[100:200, 100:300], (oh, ow), anti_aliasing=True)
-    y0, x0 = (height - oh) // 2, width // 2 - ow // 2 - shift // 2
+    """The toy scene of benchmarks/flow_accuracy.py: a textured object (7/32 x 1/4 of the frame) that
+    jumps ``shift`` px right over a static photo; returns (a, b, mask of the object in a)."""
+    background = cv2.resize(skdata.coffee(), (width, height), interpolation=cv2.INTER_AREA)
+    oh, ow = height * 7 // 32, width // 4
+    sprite = cv2.resize(skdata.chelsea()[100:200, 100:300], (ow, oh), interpolation=cv2.INTER_AREA)
+    y0, x0 = (height - oh) // 2, width // 2 - oh - shift // 2
     a, b = background.copy(), background.copy()
     a[y0 : y0 + oh, x0 : x0 + ow] = sprite
     b[y0 : y0 + oh, x0 + shift : x0 + shift + ow] = sprite
     mask = np.zeros((height, width), bool)
-    mask[y0 + 2 : y0 + oh - 2, x0 + 2 : x0 + ow - 2] = True
-    return to_tensor(a), to_tensor(b), mask
+    mask[y0 : y0 + oh, x0 : x0 + ow] = True
+    return to_tensor(a / 255.0), to_tensor(b / 255.0), mask
 
 
-@pytest.mark.parametrize("shift", [20, 38])
+@pytest.mark.parametrize("shift", [40, 76])
 def test_recovers_an_object_that_jumps_further_than_its_size(shift):
     a, b, mask = object_scene(shift)
     flow = MatchFlow()(a, b)

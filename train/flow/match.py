@@ -40,9 +40,9 @@ from corrwise.train.flow.base import FlowEstimator, check_image_pair
 from corrwise.train.flow.warp import backward_warp, resize_flow
 
 DAMPING = 1e-4  # Tikhonov term of the Lucas–Kanade solve ([-1, 1] intensity² per px²)
-SMOOTH = 9  # box smoothing (px of each level) of the camera-motion hypothesis
-POLISH = 3  # box smoothing (px) of the final full-size steps
-FUSE_TEMPERATURE = 0.01  # softmin temperature on mean absolute warping error ([-1, 1] units)
+SMOOTH = 17  # box smoothing (px of each level) of the camera-motion hypothesis
+POLISH = 7  # box smoothing (px) of the final full-size steps
+FUSE_TEMPERATURE = 0.002  # softmin temperature on mean absolute warping error ([-1, 1] units)
 FILL_SIZES = (3, 7, 15, 31)  # neighbourhoods (cells) that fill unreliable cells
 
 
