@@ -377,7 +377,7 @@ def test_random_state_dict_has_torchvision_keys():
     assert state["features.28.weight"].shape == (512, 512, 3, 3)
 
 
-def test_vgg_loss_is_zero_for_identical_inputs_and_reaches_x(vgg_loss):
+def test_vgg_loss_is_zero_for_identical_inputs_and_reaches_x(vgg_loss, vgg_file):
     x = astronaut(32, 32)
     y = moved(x).requires_grad_()
     assert vgg_loss(x, x.clone()).item() == 0.0
@@ -387,7 +387,11 @@ def test_vgg_loss_is_zero_for_identical_inputs_and_reaches_x(vgg_loss):
     assert loss.item() == pytest.approx(vgg_loss(y.detach(), x.detach()).item(), rel=1e-5)
     loss.backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
-    assert y.grad is None  # pix2pixHD detaches the target's features
+    assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0  # corr-wise's second term needs it
+    x.grad, y.grad = None, None
+    detached = VGGLoss(weights=vgg_file, detach_y=True)
+    detached(x, y).backward()
+    assert y.grad is None  # pix2pixHD's choice: the target's features carry no gradient
 
 
 def test_vgg_loss_is_frozen_and_stays_in_eval_mode(vgg_loss):

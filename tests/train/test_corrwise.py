@@ -234,3 +234,21 @@ def test_composite_base_loss_is_the_mean_aligned_once():
     l1, _ = CorrWise("l1", flow="match")(pred, target)
     mse, _ = CorrWise("mse", flow="match")(pred, target)
     assert mean.item() == pytest.approx((l1.item() + mse.item()) / 2, rel=1e-5)
+
+
+def test_vgg_second_term_passes_gradient_to_the_prediction(tmp_path):
+    from corrwise.train.losses.vgg import vgg19_features
+
+    torch.manual_seed(0)
+    path = tmp_path / "vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in vgg19_features().state_dict().items()}, path)
+    pred, target = shifted_pair(2, 1)
+    pred = pred[..., :32, :32].contiguous().requires_grad_(True)
+    target = target[..., :32, :32].contiguous()
+    from corrwise.train.losses import VGGLoss
+
+    loss = CorrWise(VGGLoss(weights=path), flow="match", epsilon=0.5)
+    _, info = loss(pred, target)
+    info_free = loss.base_loss(info["warped_target"], pred)  # the second term alone
+    info_free.backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0

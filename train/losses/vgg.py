@@ -151,10 +151,10 @@ class VGGLoss(nn.Module):
             pass False to reproduce it exactly. The two differ in magnitude (the
             normalised input spans about 2.2 times the range), so loss weights
             tuned for one need retuning for the other.
-        detach_y: True (default, as pix2pixHD) computes ``f_i(y)`` without
-            gradient: y is the target, and this saves the memory of a second
-            backward graph. Pass False when gradients must reach y too (e.g. y
-            is the target warped by a flow that depends on the prediction).
+        detach_y: True computes ``f_i(y)`` without gradient, as pix2pixHD does for
+            its target, saving a second backward graph. False (default) lets
+            gradients reach y when it requires them: the corr-wise loss's second
+            term, D(warp(T), P), has the prediction as y.
 
     The VGG parameters are frozen (``requires_grad=False``) and the network
     stays in eval mode even under ``.train()``. The module moves itself to the
@@ -162,7 +162,7 @@ class VGGLoss(nn.Module):
     """
 
     def __init__(
-        self, weights: str | Path | None = None, imagenet_norm: bool = True, detach_y: bool = True
+        self, weights: str | Path | None = None, imagenet_norm: bool = True, detach_y: bool = False
     ) -> None:
         super().__init__()
         self.features = load_vgg19_features(resolve_weights_path(weights))
