@@ -14,8 +14,6 @@ downloaded: they load from an explicit path or from the torch hub cache, where
 from __future__ import annotations
 
 import importlib
-import pickle
-from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import ClassVar
@@ -23,8 +21,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 from corrwise.errors import BackendUnavailable, CheckpointError, ConfigError, InputError
-from corrwise.extras import import_for
 from corrwise.train.flow.base import FlowEstimator, check_image_pair
+from corrwise.train.weights import hub_checkpoint_dir, read_state_dict
 from torch import nn
 
 # size -> torchvision's file name of the C_T_V2 weights (FlyingChairs + FlyingThings3D, the paper's "things").
@@ -37,9 +35,6 @@ ALIGN = 8  # RAFT works at 1/8 resolution: H and W must be multiples of 8
 MIN_SIDE = 128  # torchvision's correlation pyramid needs 1/8-scale feature maps of at least 16x16
 # What a torchvision built for another torch raises on import (its C++ ops fail to load).
 BROKEN_IMPORT_ERRORS = (RuntimeError, OSError)
-PTH_LOAD_ERRORS = (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError)
-
-
 def import_optical_flow() -> ModuleType:
     """``torchvision.models.optical_flow``, or BackendUnavailable saying how to get a working torchvision."""
     alternatives = "or use flow='match' or flow='dis', which need nothing extra"
@@ -64,11 +59,6 @@ def matching_torchvision_command() -> str:
     if "+cpu" in torch.__version__:
         return "pip install torchvision --index-url https://download.pytorch.org/whl/cpu"
     return "pip install torchvision"
-
-
-def hub_checkpoint_dir() -> Path:
-    """The torch hub cache folder for weights: ``$TORCH_HOME/hub/checkpoints`` (``torch.hub.get_dir()``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def weights_path(size: str, weights: str | Path | None) -> Path:
@@ -97,37 +87,11 @@ def weights_path(size: str, weights: str | Path | None) -> Path:
     return path
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from a ``.safetensors`` file or a tensors-only ``.pth`` file (no pickled code runs).
-
-    Raises:
-        CheckpointError: the file is unreadable, corrupt, or holds something other than tensors.
-    """
-    if path.suffix == ".safetensors":
-        purpose = "loading RAFT weights from .safetensors"
-        load_file = import_for("safetensors.torch", "train", purpose).load_file
-        safetensor_error = import_for("safetensors", "train", purpose).SafetensorError
-        try:
-            state = load_file(str(path), device="cpu")
-        except (safetensor_error, OSError) as err:
-            raise CheckpointError(f"cannot read RAFT weights {path}: {err}") from err
-    else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except PTH_LOAD_ERRORS as err:
-            raise CheckpointError(
-                f"cannot read RAFT weights {path} as a tensors-only state dict: {err}"
-            ) from err
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} does not hold a state dict (a mapping of names to tensors)")
-    return dict(state)
-
-
 def build_raft(optical_flow: ModuleType, size: str, path: Path) -> nn.Module:
     """torchvision's ``raft_<size>`` with the weights in ``path``, in eval mode with frozen parameters."""
     net = getattr(optical_flow, f"raft_{size}")(weights=None)
     try:
-        net.load_state_dict(read_state_dict(path))
+        net.load_state_dict(read_state_dict(path, f"RAFT-{size} weights"))
     except RuntimeError as err:
         first_line = str(err).splitlines()[0]
         raise CheckpointError(

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from corrwise.errors import CheckpointError, InputError
-from corrwise.extras import import_for
 from corrwise.train.flow.base import check_image_pair
+from corrwise.train.weights import hub_checkpoint_dir, read_state_dict
 from torch import nn
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
@@ -50,7 +50,7 @@ def vgg19_features() -> nn.Sequential:
 
 def default_weights_path() -> Path:
     """torchvision's cache file for VGG19: ``<torch.hub.get_dir()>/checkpoints/vgg19-dcbb9e9d.pth``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+    return hub_checkpoint_dir() / VGG19_FILE
 
 
 def resolve_weights_path(weights: str | Path | None) -> Path:
@@ -71,26 +71,6 @@ def resolve_weights_path(weights: str | Path | None) -> Path:
             f"(fetch it from {VGG19_URL}) or a .safetensors file with the same keys"
         )
     return path
-
-
-def read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file, or of a ``.pth`` state dict (loaded with ``weights_only=True``)."""
-    try:
-        if path.suffix == ".safetensors":
-            state = import_for("safetensors.torch", "train", "VGGLoss").load_file(str(path), device="cpu")
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # any unreadable file: torch, pickle and safetensors raise different types
-        raise CheckpointError(
-            f"cannot read VGG19 weights from {path}: {err}; expected torchvision's {VGG19_FILE} "
-            "(a state dict) or a .safetensors file"
-        ) from err
-    if not isinstance(state, Mapping):
-        raise CheckpointError(
-            f"{path} holds a {type(state).__name__}, expected a state dict (name -> tensor) "
-            f"like torchvision's {VGG19_FILE}"
-        )
-    return state
 
 
 def _listed(keys: list[str], limit: int = 6) -> str:
@@ -128,7 +108,7 @@ def load_vgg19_features(path: Path) -> nn.Sequential:
     Keys beyond relu5_1 (``features.30`` to ``features.34``, ``classifier.*``) are ignored.
     """
     features = vgg19_features()
-    state = read_state_dict(path)
+    state = read_state_dict(path, "VGG19 weights")
     expected = {f"features.{name}": tensor.shape for name, tensor in features.state_dict().items()}
     check_vgg19_keys(state, expected, path)
     features.load_state_dict({name: state[f"features.{name}"] for name in features.state_dict()})
