@@ -8,6 +8,7 @@ import pytest
 import torch
 from corrwise.errors import ConfigError
 from corrwise.train.flow import MatchFlow, build_flow
+from corrwise.train.flow.match import _column_max, _window_mean
 from skimage import data as skdata
 from skimage.transform import resize
 
@@ -103,3 +104,49 @@ def test_options_are_checked():
         MatchFlow(max_positions=4)
     with pytest.raises(ConfigError):
         build_flow("match", bogus=1)
+    with pytest.raises(ConfigError, match="search_precision"):
+        MatchFlow(search_precision="float16")
+    with pytest.raises(ConfigError, match="refine_level"):
+        MatchFlow(refine_level=3)
+
+
+def test_float32_search_finds_the_same_matches_as_bfloat16():
+    a, b, mask = object_scene(24, 96, 168)
+    fast, exact = MatchFlow()(a, b), MatchFlow(search_precision="float32")(a, b)
+    inside = torch.from_numpy(mask)
+    for flow in (fast, exact):
+        assert flow[0, 0, inside].median().item() == pytest.approx(24, abs=1.0)
+    assert (fast - exact).abs().median().item() < 0.05
+
+
+def test_half_size_refinement_stays_sub_pixel_on_camera_motion():
+    photo = resize(skdata.astronaut(), (160, 256), anti_aliasing=True)
+    a, b = to_tensor(photo[16:-16, 16:-16]), to_tensor(photo[13:-19, 23:-9])  # a[p] = b[p + (-7, 3)]
+    flow = MatchFlow(refine_level=1)(a, b)[..., 8:-8, 8:-8]
+    assert flow[0, 0].median().item() == pytest.approx(-7.0, abs=0.3)
+    assert flow[0, 1].median().item() == pytest.approx(3.0, abs=0.3)
+
+
+def test_cached_length_penalty_follows_the_grid():
+    """A wide frame then a tall one with the same number of matching cells: no stale cost matrix."""
+    wide_a, wide_b, _ = object_scene(20, 64, 112)
+    tall_a, tall_b = wide_a.transpose(2, 3).contiguous(), wide_b.transpose(2, 3).contiguous()
+    reused = MatchFlow()
+    reused(wide_a, wide_b)
+    assert torch.allclose(reused(tall_a, tall_b), MatchFlow()(tall_a, tall_b), atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 31])
+def test_window_mean_equals_the_2d_mean_inside_the_image(size):
+    x = torch.rand(2, 3, 9, 40)
+    expected = torch.nn.functional.avg_pool2d(x, size, stride=1, padding=size // 2, count_include_pad=False)
+    assert torch.allclose(_window_mean(x, size), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("rows", [64, 61])  # grouped path, and the plain fallback
+def test_column_max_finds_the_best_row_of_each_column(rows):
+    block = torch.randn(2, rows, 50)
+    score, row = _column_max(block)
+    expected_score, expected_row = block.max(dim=1)
+    assert torch.equal(score, expected_score)
+    assert torch.equal(row, expected_row)

@@ -35,6 +35,8 @@ ALIGN = 8  # RAFT works at 1/8 resolution: H and W must be multiples of 8
 MIN_SIDE = 128  # torchvision's correlation pyramid needs 1/8-scale feature maps of at least 16x16
 # What a torchvision built for another torch raises on import (its C++ ops fail to load).
 BROKEN_IMPORT_ERRORS = (RuntimeError, OSError)
+
+
 def import_optical_flow() -> ModuleType:
     """``torchvision.models.optical_flow``, or BackendUnavailable saying how to get a working torchvision."""
     alternatives = "or use flow='match' or flow='dis', which need nothing extra"
