@@ -6,6 +6,10 @@ pans with a camera motion; two to five textured sprites (ellipses, rectangles,
 triangles) move on top with their own motions. Displacements are even
 integers, so the middle frame is rendered exactly, without resampling.
 
+For prediction, :func:`render_clip` renders N consecutive frames of the same
+kind of scene, the camera and each sprite moving at a constant whole-pixel
+velocity, again exactly.
+
 Everything is a pure function of (seed, index): the same dataset always
 yields the same frames, in any order and in any worker process.
 """
@@ -141,3 +145,59 @@ def render_triplet(photos: list[np.ndarray], cfg: SyntheticConfig, index: int) -
             if k == 0:
                 flow[0][covered], flow[1][covered] = motion[1], motion[0]
     return {"frames": frames, "flow": flow}
+
+
+def _camera_path(
+    rng: np.random.Generator, photo_shape: tuple[int, ...], size: tuple[int, int], limit: int, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Constant camera velocity (dy, dx) and the window origin at frame 0, so every frame stays inside."""
+    velocity = rng.integers(-limit, limit + 1, size=2)
+    origin = np.zeros(2, dtype=np.int64)
+    for axis in range(2):
+        room = photo_shape[axis] - size[axis]  # the window's top/left may range over [0, room]
+        if steps and abs(velocity[axis]) * steps > room:
+            velocity[axis] = np.sign(velocity[axis]) * (room // steps)  # slow down to fit the photo
+        travel = velocity[axis] * steps  # window origin at frame k is origin - velocity * k
+        origin[axis] = rng.integers(max(travel, 0), room + min(travel, 0) + 1)
+    return velocity, origin
+
+
+def render_clip(
+    photos: list[np.ndarray], cfg: SyntheticConfig, index: int, frames: int
+) -> dict[str, np.ndarray]:
+    """Render clip ``index``: ``frames`` consecutive frames of one scene moving at constant velocity.
+
+    The camera pans by a whole number of pixels per frame, up to ``cfg.camera_motion`` per axis,
+    and each sprite moves by up to ``cfg.max_motion`` (the config's bounds, read as the motion
+    between consecutive frames). Frame k is the photo window shifted by k times the camera
+    velocity with each sprite at ``start + k * velocity``: exact, no resampling. Each sprite is
+    placed so it is near the view in the middle of the clip. A pure function of
+    (``cfg.seed``, ``index``, ``frames``); :func:`render_triplet` is unaffected.
+
+    Returns:
+        ``frames``: float32 (frames, H, W, 3) in [0, 1].
+        ``flow``: float32 (2, H, W), motion from each frame to the next in pixels (x, y), as seen
+        in frame 0 (sprites drawn later cover earlier ones).
+    """
+    if frames < 1:
+        raise ConfigError(f"a clip needs at least 1 frame, got {frames}")
+    rng = np.random.default_rng([cfg.seed, index, frames])
+    H, W = cfg.height, cfg.width
+    photo = photos[rng.integers(len(photos))]
+    cam, origin = _camera_path(rng, photo.shape, (H, W), cfg.camera_motion, frames - 1)
+    sprites = [_sprite(rng, cfg.sprite_size) for _ in range(rng.integers(cfg.sprites[0], cfg.sprites[1] + 1))]
+    velocities = [rng.integers(-cfg.max_motion, cfg.max_motion + 1, size=2) for _ in sprites]
+    middles = [rng.integers([-8, -8], [H - 4, W - 4]) for _ in sprites]
+    starts = [m - v * ((frames - 1) // 2) for m, v in zip(middles, velocities, strict=True)]
+    out = np.empty((frames, H, W, 3), dtype=np.float32)
+    flow = np.empty((2, H, W), dtype=np.float32)
+    flow[0], flow[1] = cam[1], cam[0]
+    for k in range(frames):
+        sy, sx = origin - cam * k
+        out[k] = photo[sy : sy + H, sx : sx + W] / np.float32(255)
+        for (colour, mask), start, velocity in zip(sprites, starts, velocities, strict=True):
+            pos = start + velocity * k
+            covered = _paste(out[k], colour, mask, int(pos[0]), int(pos[1]))
+            if k == 0:
+                flow[0][covered], flow[1][covered] = velocity[1], velocity[0]
+    return {"frames": out, "flow": flow}
