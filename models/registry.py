@@ -7,12 +7,16 @@ from typing import Any
 
 from corrwise.errors import ConfigError
 from corrwise.models.edge_unet import EdgeUNet
+from corrwise.models.pix2pixhd import Pix2PixHDGlobal
 from corrwise.models.spec import ExportSpec, config_from_dict
+from corrwise.models.video_predictor import VideoPredictor3D
 from torch import nn
 
 # name -> model class; each class has `config_class` and `export_spec(config)`.
 REGISTRY: Mapping[str, type[nn.Module]] = {
     "edge-unet": EdgeUNet,
+    "pix2pixhd-global": Pix2PixHDGlobal,
+    "video-predictor-3d": VideoPredictor3D,
 }
 
 

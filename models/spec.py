@@ -26,7 +26,9 @@ class ExportSpec:
         output_names: output names; the first is the frame (B, 3, H, W) in [-1, 1].
         align: H and W must be multiples of this (pixels).
         min_opset: the lowest ONNX opset whose operators the graph needs.
-        timestep_input: name of the time input, or None.
+        timestep_input: name of the time input (B, 1, 1, 1) in (0, 1), fed after the
+            frames, or None when the model has none.
+        min_size: smallest H and W the graph accepts (pixels); 1 when any aligned size works.
     """
 
     task: str
@@ -35,6 +37,7 @@ class ExportSpec:
     align: int
     min_opset: int = 17
     timestep_input: str | None = None
+    min_size: int = 1
 
 
 def config_from_dict(config_class: type[C], data: Mapping[str, Any] | None) -> C:

@@ -14,11 +14,13 @@ from corrwise.runtime.padding import crop, pad_to_multiple
 
 
 class Interpolator:
-    """Synthesises the frame halfway between two frames with an exported model.
+    """Synthesises the frame between two frames with an exported model.
 
-    Everything it needs comes from the artifact's I/O contract: input names,
-    value range, dtype and spatial alignment. Frames of any size are padded to
-    the alignment around the model and cropped back after it.
+    The frame is the midpoint, or, for models with a time input, the frame at
+    any time t in (0, 1). Everything it needs comes from the artifact's I/O
+    contract: input names, the timestep input, value range, dtype and spatial
+    alignment. Frames of any size are padded to the alignment around the model
+    and cropped back after it.
 
     Args:
         model: path to an exported model, or an already constructed runner.
@@ -29,6 +31,7 @@ class Interpolator:
 
         with Interpolator("model.onnx") as interp:
             middle = interp.interpolate(frame0, frame1)  # uint8 (H, W, 3)
+            third = interp.interpolate(frame0, frame1, t=1 / 3)  # needs a model with a time input
     """
 
     def __init__(self, model: str | Path | Runner, backend: str = "onnxruntime", **options: object) -> None:
@@ -52,11 +55,13 @@ class Interpolator:
         """The model's I/O contract."""
         return self.runner.contract
 
-    def interpolate(self, frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
-        """The frame halfway between ``frame0`` and ``frame1``.
+    def interpolate(self, frame0: np.ndarray, frame1: np.ndarray, t: float = 0.5) -> np.ndarray:
+        """The frame at time ``t`` between ``frame0`` (t = 0) and ``frame1`` (t = 1).
 
         Args:
             frame0, frame1: uint8 (H, W, 3) RGB, same size, any H and W >= 2.
+            t: time of the output frame, in (0, 1). Models exported without a
+                time input synthesise the midpoint only and accept just 0.5.
 
         Returns:
             uint8 (H, W, 3) RGB.
@@ -64,21 +69,46 @@ class Interpolator:
         frames = [check_frame(frame0, "frame0"), check_frame(frame1, "frame1")]
         check_same_size(frames, ["frame0", "frame1"])
         tensors = [to_tensor(f, self.contract) for f in frames]
-        return to_frame(self.run(*tensors), self.contract)
+        return to_frame(self.run(*tensors, t=t), self.contract)
 
-    def run(self, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
-        """Tensor-level interpolation with padding: (N, 3, H, W) pairs -> (N, 3, H, W).
+    def run(self, x0: np.ndarray, x1: np.ndarray, t: float = 0.5) -> np.ndarray:
+        """Tensor-level interpolation with padding: (N, 3, H, W) pairs -> (N, 3, H, W) at time ``t``.
 
         Inputs and output are in the contract's dtype and value range ([-1, 1]
         for float graphs); H and W can be anything, the padding is handled here.
+        ``t`` in (0, 1) goes to the model's time input as an (N, 1, 1, 1) array;
+        a model without one only takes t = 0.5.
         """
+        t = self._check_time(t)
         if x0.shape != x1.shape or x0.ndim != 4:
             raise InputError(f"expected two (N, 3, H, W) arrays of one shape, got {x0.shape} and {x1.shape}")
         align = self.contract.align
         (p0, box), (p1, _) = pad_to_multiple(x0, align), pad_to_multiple(x1, align)
         names = self.contract.input_names
-        out = self.runner.infer({names[0]: p0, names[1]: p1})[self.contract.output_names[0]]
+        inputs = {names[0]: p0, names[1]: p1}
+        if self.contract.timestep_input:
+            time = np.full((x0.shape[0], 1, 1, 1), t, np.dtype(self.contract.dtype))  # (N, 1, 1, 1)
+            inputs[self.contract.timestep_input] = time
+        out = self.runner.infer(inputs)[self.contract.output_names[0]]
         return crop(out, box)
+
+    def _check_time(self, t: object) -> float:
+        """``t`` as a float in (0, 1) that this model can synthesise, else InputError."""
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)):
+            raise InputError(f"t must be a number in (0, 1), got {type(t).__name__}")
+        t = float(t)
+        if not 0.0 < t < 1.0:
+            raise InputError(
+                f"t must be strictly between 0 (frame0) and 1 (frame1), got {t}; "
+                "at 0 or 1 use the input frame itself"
+            )
+        if self.contract.timestep_input is None and t != 0.5:
+            raise InputError(
+                f"{self.runner.path.name} ({self.contract.model_name}) only synthesises the midpoint "
+                f"(t = 0.5), got t = {t}; export a model with a time input (e.g. timestep=True) for "
+                "other times, or reach other times by repeated halving"
+            )
+        return t
 
     def close(self) -> None:
         """Release the backend."""

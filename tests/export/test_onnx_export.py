@@ -14,7 +14,14 @@ def test_graph_has_named_dynamic_inputs_and_the_contract(onnx_path):
     assert [o.name for o in model.graph.output] == ["frame"]
     contract = IOContract.from_metadata({p.key: p.value for p in model.metadata_props})
     assert contract.task == "interpolate" and contract.align == 8 and contract.context_frames == 2
-    assert contract.model_name == "edge-unet" and contract.model_config == {"base_channels": 8, "depth": 3}
+    assert contract.model_name == "edge-unet" and contract.timestep_input is None
+    assert contract.model_config == {
+        "base_channels": 8,
+        "depth": 3,
+        "task": "interpolate",
+        "context_frames": 3,
+        "timestep": False,
+    }
     assert contract.training_loss == "l1" and contract.value_range == (-1.0, 1.0)
     assert max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx")) >= 17
 

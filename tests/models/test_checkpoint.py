@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -5,6 +6,74 @@ import torch
 from corrwise.errors import CheckpointError, ConfigError
 from corrwise.models import build_model, load_checkpoint, save_checkpoint
 from safetensors.torch import save_file
+
+# Every registered model and variant, small enough to build in milliseconds.
+VARIANTS = {
+    "edge-unet": ("edge-unet", {"base_channels": 8, "depth": 2}),
+    "edge-unet-timestep": ("edge-unet", {"base_channels": 8, "depth": 2, "timestep": True}),
+    "edge-unet-predict": (
+        "edge-unet",
+        {"base_channels": 8, "depth": 2, "task": "predict", "context_frames": 2},
+    ),
+    "video-predictor-3d": ("video-predictor-3d", {"ngf": 8, "n_down": 2}),
+    "pix2pixhd-global": ("pix2pixhd-global", {"ngf": 8, "n_downsampling": 2, "n_blocks": 1}),
+    "pix2pixhd-global-timestep": (
+        "pix2pixhd-global",
+        {"ngf": 8, "n_downsampling": 2, "n_blocks": 1, "timestep": True},
+    ),
+    "pix2pixhd-global-predict": (
+        "pix2pixhd-global",
+        {"ngf": 8, "n_downsampling": 2, "n_blocks": 1, "task": "predict"},
+    ),
+}
+
+
+def randomize(model):
+    """Non-trivial weights and normalisation statistics, so a round trip that drops any of them shows."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.1)
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def example(model):
+    spec = model.export_spec(model.config)
+    frames = [torch.rand(2, 3, 16, 24) * 2 - 1 for _ in spec.input_names]
+    return [*frames, torch.tensor([0.3, 0.6]).view(2, 1, 1, 1)] if spec.timestep_input else frames
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_round_trip_gives_identical_outputs(tmp_path, variant):
+    name, config = VARIANTS[variant]
+    torch.manual_seed(0)
+    model = randomize(build_model(name, config))
+    path = save_checkpoint(tmp_path / "m.safetensors", model, name)
+    ckpt = load_checkpoint(path)
+    assert ckpt.name == name and ckpt.config == dataclasses.asdict(model.config)
+    inputs = example(model)
+    with torch.no_grad():
+        assert torch.equal(ckpt.model(*inputs), model(*inputs))
+
+
+def test_checkpoint_written_before_the_task_options_still_loads(tmp_path):
+    """Old edge-unet checkpoints carry only base_channels and depth: they load as the midpoint model."""
+    torch.manual_seed(0)
+    model = randomize(build_model("edge-unet", {"base_channels": 8, "depth": 2}))
+    path = tmp_path / "old.safetensors"
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    old_config = json.dumps({"base_channels": 8, "depth": 2})
+    save_file(tensors, str(path), metadata={"corrwise.model": "edge-unet", "corrwise.config": old_config})
+    ckpt = load_checkpoint(path)
+    assert (
+        ckpt.model.config == model.config and ckpt.model.export_spec(ckpt.model.config).timestep_input is None
+    )
+    inputs = example(model)
+    with torch.no_grad():
+        assert torch.equal(ckpt.model(*inputs), model(*inputs))
 
 
 def test_round_trip_restores_weights_name_config_and_training(tmp_path):
@@ -14,7 +83,13 @@ def test_round_trip_restores_weights_name_config_and_training(tmp_path):
     path = save_checkpoint(tmp_path / "m.safetensors", model, "edge-unet", {"loss": "l1", "steps": 5})
     ckpt = load_checkpoint(path)
     assert ckpt.name == "edge-unet"
-    assert ckpt.config == {"base_channels": 8, "depth": 2}
+    assert ckpt.config == {
+        "base_channels": 8,
+        "depth": 2,
+        "task": "interpolate",
+        "context_frames": 3,
+        "timestep": False,
+    }
     assert ckpt.training == {"loss": "l1", "steps": 5}
     assert not ckpt.model.training
     for key, value in model.state_dict().items():

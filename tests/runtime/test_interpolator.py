@@ -122,3 +122,75 @@ def test_runner_is_reusable_after_close(onnx_path):
         _ = runner.contract
     assert runner.open().is_open
     runner.close()
+
+
+def blend_onnx(path):
+    """A tiny graph with a time input: frame = frame0 + timestep * (frame1 - frame0)."""
+    nodes = [
+        helper.make_node("Sub", ["frame1", "frame0"], ["diff"]),
+        helper.make_node("Mul", ["timestep", "diff"], ["step"]),
+        helper.make_node("Add", ["frame0", "step"], ["frame"]),
+    ]
+    frame = ["b", 3, "h", "w"]
+    inputs = [
+        helper.make_tensor_value_info("frame0", TensorProto.FLOAT, frame),
+        helper.make_tensor_value_info("frame1", TensorProto.FLOAT, frame),
+        helper.make_tensor_value_info("timestep", TensorProto.FLOAT, ["b", 1, 1, 1]),
+    ]
+    outputs = [helper.make_tensor_value_info("frame", TensorProto.FLOAT, frame)]
+    model = helper.make_model(
+        helper.make_graph(nodes, "blend", inputs, outputs), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    contract = IOContract(
+        task="interpolate",
+        context_frames=2,
+        input_names=("frame0", "frame1"),
+        output_names=("frame",),
+        align=4,
+        model_name="blend",
+        timestep_input="timestep",
+    )
+    for k, v in contract.to_metadata().items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("t, grey", [(0.25, 64), (0.5, 128), (0.75, 191)])
+def test_time_input_receives_t(tmp_path, t, grey):
+    black, white = np.zeros((30, 42, 3), np.uint8), np.full((30, 42, 3), 255, np.uint8)
+    with Interpolator(blend_onnx(tmp_path / "blend.onnx")) as interp:
+        assert interp.contract.timestep_input == "timestep"
+        out = interp.interpolate(black, white, t=t)
+    assert out.shape == (30, 42, 3) and np.abs(out.astype(int) - grey).max() <= 1
+
+
+def test_time_input_gets_one_t_per_batch_item(tmp_path):
+    x0, x1 = np.full((3, 3, 8, 8), -1.0, np.float32), np.ones((3, 3, 8, 8), np.float32)
+    with Interpolator(blend_onnx(tmp_path / "blend.onnx")) as interp:
+        out = interp.run(x0, x1, t=0.75)
+    np.testing.assert_array_equal(out, np.full_like(x0, 0.5))
+
+
+@pytest.mark.parametrize("t", [0.0, 1.0, -0.5, 1.5, float("nan")])
+def test_time_outside_the_open_unit_interval(tmp_path, t):
+    with (
+        Interpolator(blend_onnx(tmp_path / "blend.onnx")) as interp,
+        pytest.raises(InputError, match="t must be"),
+    ):
+        interp.interpolate(FRAME, FRAME, t=t)
+
+
+@pytest.mark.parametrize("t", ["0.5", None, True])
+def test_time_that_is_not_a_number(interp, t):
+    with pytest.raises(InputError, match="t must be a number"):
+        interp.interpolate(FRAME, FRAME, t=t)
+
+
+def test_midpoint_model_refuses_other_times(interp):
+    assert interp.contract.timestep_input is None
+    with pytest.raises(InputError, match=r"only synthesises the midpoint \(t = 0.5\), got t = 0.3"):
+        interp.interpolate(FRAME, FRAME, t=0.3)
+    with pytest.raises(InputError, match="only synthesises the midpoint"):
+        interp.run(np.zeros((1, 3, 8, 8), np.float32), np.zeros((1, 3, 8, 8), np.float32), t=0.7)
+    assert interp.interpolate(FRAME, FRAME, t=0.5).shape == FRAME.shape
