@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 ## demo: train an interpolation model on built-in data, export it, double a real clip's frame rate
 demo: $(STAMP)
 	@start=$$(date +%s); \
-	$(BIN)/corr-train interpolate --out $(DEMO) --steps 800 --max-minutes 3 && \
+	$(BIN)/corr-train interpolate --out $(DEMO) --overwrite --steps 800 --max-minutes 3 && \
 	$(BIN)/corr-export onnx $(DEMO)/model.safetensors -o $(DEMO)/model.onnx && \
 	$(BIN)/corr-run interpolate "$$($(BIN)/corr-run sample bigbuckbunny)" $(DEMO)/bigbuckbunny_50fps.mp4 \
 		--model $(DEMO)/model.onnx && \

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
-    "cli, sub", [(train_main, "interpolate"), (export_main, "onnx"), (run_main, "interpolate")]
+    "cli, sub",
+    [(train_main, "interpolate"), (train_main, "predict"), (export_main, "onnx"), (run_main, "interpolate")],
 )
 def test_help_explains_every_option(cli, sub):
     result = CliRunner().invoke(cli, [sub, "--help"])
@@ -39,10 +40,11 @@ def test_train_export_run_chain(tmp_path, make_clip):
             "3",
             "--batch-size",
             "2",
-            "--size",
-            "32x48",
-            "--base-channels",
-            "8",
+            "--set",
+            "data.synthetic={height: 32, width: 48}",
+            "--set",
+            "model.options={base_channels: 8}",
+            "--quiet",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -63,8 +65,10 @@ def test_errors_exit_2_with_a_message(tmp_path):
         export_main, ["onnx", str(tmp_path / "none.safetensors"), "-o", str(tmp_path / "m.onnx")]
     )
     assert result.exit_code == 2 and "does not exist" in result.output
-    result = CliRunner().invoke(train_main, ["interpolate", "--size", "big"])
-    assert result.exit_code == 2 and "expected HxW" in result.output
+    result = CliRunner().invoke(train_main, ["interpolate", "--set", "steps"])
+    assert result.exit_code == 2 and "key.sub=value" in result.output
+    result = CliRunner().invoke(train_main, ["predict", "--set", "optim.lrate=1"])
+    assert result.exit_code == 2 and "unknown key" in result.output
 
 
 def test_sample_clip_is_found():

@@ -6,8 +6,19 @@ import pytest
 
 PACKAGES = {
     "corrwise": {"CorrwiseError", "InputError", "ContractError", "IOContract", "__version__"},
-    "corrwise.models": {"EdgeUNet", "build_model", "load_checkpoint", "save_checkpoint", "list_models"},
-    "corrwise.train": {"SyntheticTriplets", "TrainConfig", "train_interpolation", "CorrWise", "build_flow"},
+    "corrwise.models": {
+        "EdgeUNet",
+        "EdgeUNetConfig",
+        "VideoPredictor3D",
+        "VideoPredictor3DConfig",
+        "Pix2PixHDGlobal",
+        "Pix2PixHDConfig",
+        "build_model",
+        "load_checkpoint",
+        "save_checkpoint",
+        "list_models",
+    },
+    "corrwise.train": {"SyntheticTriplets", "RunConfig", "train", "CorrWise", "build_flow", "build_dataset"},
     "corrwise.train.losses": {"CorrWise", "build_base_loss", "L1Loss", "SSIMLoss", "CensusLoss", "VGGLoss"},
     "corrwise.train.flow": {"FlowEstimator", "build_flow", "MatchFlow", "DISFlow", "RAFTFlow", "OracleFlow"},
     "corrwise.export": {"onnx_from_checkpoint"},

@@ -1,4 +1,4 @@
-"""corrwise.train: correspondence-wise losses, flow estimators, datasets and the trainer.
+"""corrwise.train: correspondence-wise losses, flow estimators, datasets, the trainer and evaluation.
 
 Names load on first use, so ``corr-train --help`` works before the ``train``
 extra (torch, scikit-image) is installed.
@@ -19,10 +19,14 @@ _WHERE = {
     "SyntheticConfig": "corrwise.train.synthetic",
     "render_triplet": "corrwise.train.synthetic",
     "SyntheticTriplets": "corrwise.train.datasets",
-    "TrainConfig": "corrwise.train.trainer",
+    "DataConfig": "corrwise.train.data",
+    "SourceConfig": "corrwise.train.data",
+    "build_dataset": "corrwise.train.data",
+    "open_sequences": "corrwise.train.data",
+    "RunConfig": "corrwise.train.config",
+    "load_run_config": "corrwise.train.config",
     "TrainResult": "corrwise.train.trainer",
-    "evaluate": "corrwise.train.trainer",
-    "train_interpolation": "corrwise.train.trainer",
+    "train": "corrwise.train.trainer",
 }
 
 __all__ = sorted(_WHERE)
