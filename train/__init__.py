@@ -25,6 +25,13 @@ _WHERE = {
     "open_sequences": "corrwise.train.data",
     "RunConfig": "corrwise.train.config",
     "load_run_config": "corrwise.train.config",
+    "EvalConfig": "corrwise.train.evaluate",
+    "EvalModel": "corrwise.train.evaluate",
+    "evaluate_interpolation": "corrwise.train.evaluate",
+    "evaluate_prediction": "corrwise.train.evaluate",
+    "run_evaluation": "corrwise.train.evaluate",
+    "psnr": "corrwise.train.metrics",
+    "LPIPS": "corrwise.train.metrics",
     "TrainResult": "corrwise.train.trainer",
     "train": "corrwise.train.trainer",
 }

@@ -8,6 +8,7 @@ from typing import Any
 import click
 from corrwise.cli import user_errors
 from corrwise.extras import import_for
+from corrwise.train.eval_cli import eval_command
 
 CONFIG_HELP = (
     "YAML run config (see configs/ for examples and corrwise.train.config.RunConfig for every key). "
@@ -98,7 +99,8 @@ def main() -> None:
     `predict` and `interpolate` train a network (single process, or data-parallel
     under `torchrun --nproc_per_node N -m corrwise.train.cli ...`) and write a run
     folder: model.safetensors for `corr-export`, resumable checkpoints, log.csv,
-    TensorBoard events, sample grids, config.yaml and summary.json.
+    TensorBoard events, sample grids, config.yaml and summary.json. `eval`
+    scores checkpoints against simple baselines on real footage.
     """
 
 
@@ -122,6 +124,9 @@ def interpolate(**options: Any) -> None:
     prints the held-out PSNR next to plain frame blending, the baseline to beat.
     """
     _train("interpolate", **options)
+
+
+main.add_command(eval_command, "eval")
 
 
 if __name__ == "__main__":
