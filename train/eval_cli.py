@@ -182,6 +182,7 @@ def eval_command(
         raise click.UsageError("--baseline and --no-baselines contradict each other")
     with user_errors():
         evaluate = import_for("corrwise.train.evaluate", "train", "corr-train eval")
+        eval_results = import_for("corrwise.train.eval_results", "train", "corr-train eval")
         size = max_side or None
         config = evaluate.EvalConfig(
             task=task,
@@ -199,7 +200,7 @@ def eval_command(
             device=device,
         )
         result = evaluate.run_evaluation(config, progress=not quiet)
-        evaluate.write_json(result, out_dir / "results.json")
-        evaluate.write_markdown(result, out_dir / "results.md")
+        eval_results.write_json(result, out_dir / "results.json")
+        eval_results.write_markdown(result, out_dir / "results.md")
     click.echo(result.to_markdown())
     click.echo(f"results: {out_dir / 'results.json'}, {out_dir / 'results.md'}")

@@ -9,17 +9,16 @@ import pytest
 import torch
 from corrwise.errors import CheckpointError, ConfigError, InputError
 from corrwise.models import build_model, save_checkpoint
+from corrwise.train.eval_results import EvalResult, write_json
 from corrwise.train.evaluate import (
     EvalConfig,
     EvalModel,
-    EvalResult,
     clip_starts,
     evaluate_interpolation,
     evaluate_prediction,
     prepare_frame,
     rollout,
     run_evaluation,
-    write_json,
 )
 from corrwise.train.metrics import ALEXNET_FILE, LPIPS, alexnet_features
 from skimage import data
