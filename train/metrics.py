@@ -34,7 +34,7 @@ from corrwise.train.flow.base import check_image_pair
 from corrwise.train.losses.ssim import MS_SSIM_WEIGHTS, gaussian_window, ms_ssim_min_size
 from corrwise.train.losses.ssim import _downsample as downsample
 from corrwise.train.losses.ssim import _ssim_and_cs as ssim_and_cs
-from corrwise.train.weights import hub_checkpoint_dir, read_state_dict
+from corrwise.train.weights import hub_checkpoint_dir, locate_weights, read_state_dict
 from torch import nn
 
 MS_SSIM_MAX_SCALES = len(MS_SSIM_WEIGHTS)  # 5: Wang et al. 2003
@@ -191,27 +191,6 @@ def alexnet_features() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def weights_path(given: str | Path | None, name: str, what: str, source: str) -> Path:
-    """The weights file to load: ``given``, or ``<hub>/checkpoints/<name>`` when None.
-
-    Raises:
-        CheckpointError: the file does not exist; the message names it, says where
-            to put it and where to get it (``source``).
-    """
-    if given is None:
-        path = hub_checkpoint_dir() / name
-        if not path.is_file():
-            raise CheckpointError(_absent_message(path, name, source))
-        return path
-    path = Path(given).expanduser()
-    if not path.is_file():
-        raise CheckpointError(
-            f"{what} file {path} does not exist; pass the path of {name} ({source}), or leave it unset "
-            f"to use {hub_checkpoint_dir() / name}"
-        )
-    return path
-
-
 def _check_keys(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Size], path: Path) -> None:
     """CheckpointError naming the keys of ``expected`` that ``state`` lacks or holds with another shape."""
     missing = [key for key in expected if key not in state]
@@ -272,8 +251,8 @@ class LPIPS(nn.Module):
         self, alexnet_weights: str | Path | None = None, linear_weights: str | Path | None = None
     ) -> None:
         super().__init__()
-        alex_path = weights_path(alexnet_weights, ALEXNET_FILE, "AlexNet weights", ALEXNET_URL)
-        lin_path = weights_path(linear_weights, LPIPS_FILE, "LPIPS linear-layer weights", LPIPS_SOURCE)
+        alex_path = locate_weights(alexnet_weights, ALEXNET_FILE, "AlexNet weights", ALEXNET_URL)
+        lin_path = locate_weights(linear_weights, LPIPS_FILE, "LPIPS linear-layer weights", LPIPS_SOURCE)
         self.features = load_alexnet_features(alex_path)
         self.heads = load_lpips_heads(lin_path)
         self.requires_grad_(False)
@@ -315,14 +294,6 @@ class LPIPS(nn.Module):
         return distance
 
 
-def _absent_message(path: Path, name: str, source: str) -> str:
-    """What to do about a weights file missing from the hub cache."""
-    return (
-        f"{name} not found in the torch hub cache folder {path.parent}; corrwise never downloads: "
-        f"fetch {source} yourself and save it as {path}, or pass its path"
-    )
-
-
 def load_lpips(
     alexnet_weights: str | Path | None = None, linear_weights: str | Path | None = None
 ) -> tuple[LPIPS | None, str | None]:
@@ -340,9 +311,9 @@ def load_lpips(
         CheckpointError: an explicit path does not exist, or a file is unreadable or has wrong keys.
     """
     if alexnet_weights is not None:
-        weights_path(alexnet_weights, ALEXNET_FILE, "AlexNet weights", ALEXNET_URL)
+        locate_weights(alexnet_weights, ALEXNET_FILE, "AlexNet weights", ALEXNET_URL)
     if linear_weights is not None:
-        weights_path(linear_weights, LPIPS_FILE, "LPIPS linear-layer weights", LPIPS_SOURCE)
+        locate_weights(linear_weights, LPIPS_FILE, "LPIPS linear-layer weights", LPIPS_SOURCE)
     folder = hub_checkpoint_dir()
     absent = [
         f"{name} ({source})"

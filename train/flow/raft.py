@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from corrwise.errors import BackendUnavailable, CheckpointError, ConfigError, InputError
 from corrwise.train.flow.base import FlowEstimator, check_image_pair
-from corrwise.train.weights import hub_checkpoint_dir, read_state_dict
+from corrwise.train.weights import locate_weights, read_state_dict
 from torch import nn
 
 # size -> torchvision's file name of the C_T_V2 weights (FlyingChairs + FlyingThings3D, the paper's "things").
@@ -70,23 +70,8 @@ def weights_path(size: str, weights: str | Path | None) -> Path:
         CheckpointError: the file does not exist; the message names the file, the folder and
             the URL to fetch it from (nothing is downloaded here).
     """
-    if weights is not None:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise CheckpointError(
-                f"RAFT weights {path.name!r} not found in {path.parent}; pass the path of an existing "
-                f".pth or .safetensors state dict of torchvision's raft_{size}, or weights=None to use "
-                f"{WEIGHT_FILES[size]!r} from the torch hub cache"
-            )
-        return path
     file = WEIGHT_FILES[size]
-    path = hub_checkpoint_dir() / file
-    if not path.is_file():
-        raise CheckpointError(
-            f"RAFT-{size} weights {file!r} not found in {path.parent} (corrwise never downloads): "
-            f"fetch {WEIGHTS_URL.format(file=file)} into that folder, or pass weights=<path>"
-        )
-    return path
+    return locate_weights(weights, file, f"RAFT-{size} weights", WEIGHTS_URL.format(file=file))
 
 
 def build_raft(optical_flow: ModuleType, size: str, path: Path) -> nn.Module:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from corrwise.errors import CheckpointError, InputError
 from corrwise.train.flow.base import check_image_pair
-from corrwise.train.weights import hub_checkpoint_dir, read_state_dict
+from corrwise.train.weights import hub_checkpoint_dir, locate_weights, read_state_dict
 from torch import nn
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
@@ -55,22 +55,7 @@ def default_weights_path() -> Path:
 
 def resolve_weights_path(weights: str | Path | None) -> Path:
     """The weights file to load: ``weights`` if given, else the hub cache; CheckpointError when absent."""
-    if weights is None:
-        path = default_weights_path()
-        if not path.is_file():
-            raise CheckpointError(
-                f"VGG19 weights for the perceptual loss not found: expected {VGG19_FILE} in the torch hub "
-                f"cache folder {path.parent}. corrwise never downloads; fetch {VGG19_URL} yourself and "
-                f"save it as {path}, or pass VGGLoss(weights='path/to/{VGG19_FILE}')"
-            )
-        return path
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise CheckpointError(
-            f"VGG19 weights file {path} does not exist; pass the path of torchvision's {VGG19_FILE} "
-            f"(fetch it from {VGG19_URL}) or a .safetensors file with the same keys"
-        )
-    return path
+    return locate_weights(weights, VGG19_FILE, "VGG19 weights for the perceptual loss", VGG19_URL)
 
 
 def _listed(keys: list[str], limit: int = 6) -> str:
