@@ -318,7 +318,8 @@ class _Run:
         result = TrainResult(final, step, seconds, loss, start if resume and start else None, validation)
         if self.context.is_main:
             save_checkpoint(final, self.model, self.config.model.name, self._training_facts(step))
-            summary = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(result).items()}
+            summary = dataclasses.asdict(result)
+            summary["checkpoint"] = final.name  # beside summary.json: the folder can move
             with atomic_output(self.run_dir / "summary.json") as tmp:
                 tmp.write_text(json.dumps(summary, indent=2) + "\n")
         if self.log is not None:
