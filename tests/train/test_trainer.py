@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pytest
 import torch
@@ -142,3 +143,19 @@ def test_wall_clock_budget_stops_early_with_a_checkpoint(tmp_path):
 
 def test_data_default_is_the_synthetic_sprites():
     assert [s.kind for s in DataConfig().sources] == ["synthetic"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="mixed precision runs on CUDA only; no CUDA device")
+def test_mixed_precision_on_cuda_trains_and_resumes(tmp_path):
+    config = tiny(device="cuda", amp=True, steps=2)
+    first = train(config, tmp_path, progress=False)
+    assert first.steps == 2 and math.isfinite(first.final_loss)
+    second = train(tiny(device="cuda", amp=True, steps=4), tmp_path, resume=True, progress=False)
+    assert second.resumed_from == 2 and math.isfinite(second.final_loss)
+
+
+def test_asking_for_cuda_without_it_is_a_clear_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        train(tiny(device="cuda"), tmp_path, progress=False)
