@@ -10,6 +10,7 @@ from corrwise.train.data.interpolation import InterpolationSamples
 from corrwise.train.data.kitti import open_kitti
 from corrwise.train.data.prediction import PredictionClips
 from corrwise.train.data.sequence import FrameSequence
+from corrwise.train.data.shots import split_into_shots
 from corrwise.train.data.synthetic import SyntheticInterpolation, SyntheticPrediction
 from corrwise.train.data.video import VideoSequence
 from corrwise.train.data.vimeo import open_vimeo
@@ -83,9 +84,19 @@ def _source_dataset(task: str, config: DataConfig, source: SourceConfig, seed: i
             )
         return SyntheticInterpolation(config.synthetic, config.length, crop, flip, seed, flow=flow)
     sequences = open_sequences(source)
+    if source.scene_cuts and source.kind in ("video", "sample-clip"):
+        window = window_length(task, config)
+        sequences = [shot for sequence in sequences for shot in split_into_shots(sequence, window)]
     if task == "predict":
         return PredictionClips(sequences, config.context, config.horizon, config.skip, crop, flip, seed)
     return InterpolationSamples(sequences, config.span, config.skip, config.random_t, crop, flip, seed)
+
+
+def window_length(task: str, config: DataConfig) -> int:
+    """Frames, first to last, that one sample of ``task`` spans."""
+    if task == "predict":
+        return (config.context + config.horizon - 1) * config.skip + 1
+    return config.span * config.skip + 1
 
 
 def _check_sizes(parts: list[Dataset], sources: tuple[SourceConfig, ...]) -> None:

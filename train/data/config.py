@@ -43,6 +43,9 @@ class SourceConfig:
             most this many pixels (a 720p clip takes 2.7 MB per frame in memory); None keeps them.
         camera: KITTI only: ``image_02`` / ``image_03`` (colour) or ``image_00`` / ``image_01``.
         name: sample-clip only: ``bigbuckbunny``, ``bikes`` or ``carphone``.
+        scene_cuts: video and sample-clip only: split the video into shots at scene cuts
+            (see ``corrwise.train.data.shots``) so no sample spans a cut; shots shorter than a
+            sample are dropped.
     """
 
     kind: str = "synthetic"
@@ -52,6 +55,7 @@ class SourceConfig:
     max_side: int | None = None
     camera: str = "image_03"
     name: str | None = None
+    scene_cuts: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
