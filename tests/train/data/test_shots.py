@@ -85,3 +85,14 @@ def test_training_samples_never_span_a_cut(tmp_path):
 def test_the_bikes_sample_clip_is_a_montage_of_shots():
     bikes = open_sequences(SourceConfig(kind="sample-clip", name="bikes", max_side=320))[0]
     assert scene_cuts(bikes) == [30, 76, 137, 187, 242]
+
+
+def test_evaluation_clips_never_span_a_cut(tmp_path):
+    from corrwise.train.evaluate import EvalConfig, open_sources, run_evaluation
+
+    video = write_video(tmp_path / "two_scenes.mp4", two_scenes(6, 5))
+    sources = (SourceConfig(kind="video", path=str(video)),)
+    assert [len(s) for s in open_sources(sources)] == [6, 5]
+    config = EvalConfig(task="interpolate", sources=sources, baselines=("blend",), lpips=False, max_side=None)
+    result = run_evaluation(config, progress=False)
+    assert {clip.sequence.rsplit(" frames ", 1)[1] for clip in result.clips} == {"0-5", "6-10"}
