@@ -572,21 +572,13 @@ def evaluate_interpolation(
 
 
 def open_sources(sources: Sequence[Any]) -> list[FrameSource]:
-    """Open ``corrwise.train.data.SourceConfig`` items with ``corrwise.train.data.open_sequences``.
+    """Open ``corrwise.train.data.SourceConfig`` items as frame sequences.
 
     Videos are split into shots at scene cuts (unless the source says ``scene_cuts: false``),
     so no clip spans a cut; shots too short for a clip simply contribute none.
     """
     data = import_for("corrwise.train.data", "train", "reading evaluation frames")
-    shots = import_for("corrwise.train.data.shots", "train", "reading evaluation frames")
-    opened: list[FrameSource] = []
-    for source in sources:
-        result = data.open_sequences(source)
-        sequences = list(result) if isinstance(result, (list, tuple)) else [result]
-        if getattr(source, "scene_cuts", False) and source.kind in ("video", "sample-clip"):
-            sequences = [shot for sequence in sequences for shot in shots.split_into_shots(sequence, 1)]
-        opened += sequences
-    return opened
+    return [sequence for source in sources for sequence in data.open_shots(source, 1)]
 
 
 def run_evaluation(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from corrwise.errors import ConfigError
 from corrwise.models import ExportSpec
+from corrwise.train import baselines
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -47,12 +48,9 @@ def run_model(
 def baseline(task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The trivial answer the model must beat: copy the last frame, or blend the two frames at t."""
     if task == "predict":
-        return batch["context"][:, -1]
-    frame0, frame1 = batch["frame0"], batch["frame1"]
+        return baselines.copy_last(batch["context"].unbind(1))
     t = batch.get("timestep")
-    t = torch.full((frame0.shape[0],), 0.5, device=frame0.device) if t is None else t
-    t = t.to(frame0.dtype).view(-1, 1, 1, 1)
-    return (1 - t) * frame0 + t * frame1
+    return baselines.blend(batch["frame0"], batch["frame1"], 0.5 if t is None else t)
 
 
 def grid_inputs(task: str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -33,6 +33,7 @@ from corrwise.train import distributed
 from corrwise.train.config import RunConfig
 from corrwise.train.criterion import Criterion
 from corrwise.train.data import DataConfig, build_dataset
+from corrwise.train.metrics import psnr
 from corrwise.train.optim import build_optimizer, lr_at, set_lr
 from corrwise.train.run_log import RunLog
 from corrwise.train.sample_grid import make_grid, save_grid
@@ -169,7 +170,7 @@ class _Run:
             self.context.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
         ):
             pred, target = run_model(model, self.spec, self.config.task, batch)
-        loss, terms, warped = self.criterion(pred.float(), target.float())
+        loss, terms, warped = self.criterion(pred, target)
         if not torch.isfinite(loss):
             raise InputError(
                 f"the loss became {loss.item()} at step {step + 1}; lower optim.lr or set optim.grad_clip"
@@ -359,9 +360,8 @@ def _validation_data(config: RunConfig) -> torch.utils.data.Dataset | None:
 
 
 def _psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR (B,) in dB of frames in [-1, 1], measured on the [0, 1] scale."""
-    mse = ((pred.float() - target.float()) / 2).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+    """Per-image PSNR (B,) in dB, capped at 100 dB so identical frames keep the mean finite."""
+    return psnr(pred.float(), target.float()).clamp(max=100.0)
 
 
 def _amp_dtype() -> torch.dtype:

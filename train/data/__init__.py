@@ -8,7 +8,7 @@ render the built-in data. :func:`build_dataset` does all of it from a
 """
 
 from corrwise.train.data.augment import Augment
-from corrwise.train.data.build import build_dataset, open_sequences, set_epoch
+from corrwise.train.data.build import build_dataset, open_sequences, open_shots, set_epoch
 from corrwise.train.data.config import DataConfig, SourceConfig
 from corrwise.train.data.images import FolderSequence, ImageFiles, read_image
 from corrwise.train.data.interpolation import InterpolationSamples
@@ -35,6 +35,7 @@ __all__ = [
     "build_dataset",
     "open_kitti",
     "open_sequences",
+    "open_shots",
     "open_vimeo",
     "read_image",
     "set_epoch",

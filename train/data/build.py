@@ -37,6 +37,18 @@ def open_sequences(source: SourceConfig) -> list[FrameSequence]:
     return [VideoSequence(samples.sample_video(source.name), max_side=source.max_side, name=source.name)]
 
 
+def open_shots(source: SourceConfig, min_length: int) -> list[FrameSequence]:
+    """:func:`open_sequences`, with videos split into shots of at least ``min_length`` frames.
+
+    Applies to ``video`` and ``sample-clip`` sources whose ``scene_cuts`` is on (the
+    default); other sources are returned as they are.
+    """
+    sequences = open_sequences(source)
+    if not (source.scene_cuts and source.kind in ("video", "sample-clip")):
+        return sequences
+    return [shot for sequence in sequences for shot in split_into_shots(sequence, min_length)]
+
+
 def build_dataset(task: str, config: DataConfig) -> ConcatDataset:
     """The samples of ``task`` (``predict`` or ``interpolate``) from every source, concatenated.
 
@@ -83,10 +95,7 @@ def _source_dataset(task: str, config: DataConfig, source: SourceConfig, seed: i
                 config.synthetic, config.length, config.context, config.horizon, crop, flip, seed
             )
         return SyntheticInterpolation(config.synthetic, config.length, crop, flip, seed, flow=flow)
-    sequences = open_sequences(source)
-    if source.scene_cuts and source.kind in ("video", "sample-clip"):
-        window = window_length(task, config)
-        sequences = [shot for sequence in sequences for shot in split_into_shots(sequence, window)]
+    sequences = open_shots(source, window_length(task, config))
     if task == "predict":
         return PredictionClips(sequences, config.context, config.horizon, config.skip, crop, flip, seed)
     return InterpolationSamples(sequences, config.span, config.skip, config.random_t, crop, flip, seed)
