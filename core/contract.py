@@ -21,6 +21,7 @@ FORMAT_VERSION = 1
 TASKS = ("interpolate", "predict")
 LAYOUTS = ("NCHW", "NHWC")
 DTYPES = ("float32", "float16", "uint8")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class IOContract:
         model_name: registry name of the network.
         model_config: the resolved model configuration (plain JSON data).
         training_loss: the loss the weights were trained with, e.g. ``"l1"``.
+        precision: arithmetic inside the graph: ``"fp32"``, ``"fp16"`` (weights
+            and activations in half precision, I/O as ``dtype`` says) or
+            ``"int8"`` (quantised convolutions); selects the parity tolerance.
+        static_hw: (H, W) in pixels when the graph was exported for one frame
+            size only; the runtime pads smaller frames up to it. None: any
+            multiple of ``align``.
         version: corrwise version that exported the artifact.
         format_version: version of this contract's schema.
     """
@@ -62,6 +69,8 @@ class IOContract:
     timestep_input: str | None = None
     model_config: Mapping[str, Any] = field(default_factory=dict)
     training_loss: str = "unknown"
+    precision: str = "fp32"
+    static_hw: tuple[int, int] | None = None
     version: str = "0.0.0"
     format_version: int = FORMAT_VERSION
 
@@ -76,8 +85,25 @@ class IOContract:
         )
         _check(len(self.output_names) >= 1, "a contract needs at least one output name")
         _check(self.align >= 1, f"align must be a positive pixel multiple, got {self.align}")
+        _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.static_hw is not None:
+            h, w = self.static_hw
+            _check(
+                h >= 1 and w >= 1 and h % self.align == 0 and w % self.align == 0,
+                f"static_hw must be positive multiples of align {self.align}, got {self.static_hw}",
+            )
         low, high = self.value_range
         _check(low < high, f"value_range must be (low, high) with low < high, got {self.value_range}")
+
+    @property
+    def hw_axes(self) -> tuple[int, int]:
+        """Axes of height and width in a frame tensor: (2, 3) for NCHW, (1, 2) for NHWC."""
+        return (2, 3) if self.layout == "NCHW" else (1, 2)
+
+    @property
+    def time_dtype(self) -> str:
+        """Element type of the timestep input: the frame dtype for float graphs, float32 for uint8 ones."""
+        return "float32" if self.dtype == "uint8" else self.dtype
 
     def to_metadata(self) -> dict[str, str]:
         """The contract as ONNX ``metadata_props`` entries (string to string)."""
@@ -114,6 +140,7 @@ class IOContract:
                     "input_names": tuple(data["input_names"]),
                     "output_names": tuple(data["output_names"]),
                     "value_range": tuple(data.get("value_range", (-1.0, 1.0))),
+                    "static_hw": tuple(data["static_hw"]) if data.get("static_hw") else None,
                 }
             )
         except (KeyError, TypeError) as err:

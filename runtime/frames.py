@@ -33,7 +33,13 @@ def check_same_size(frames: list[np.ndarray], names: list[str]) -> None:
 
 
 def to_tensor(frame: np.ndarray, contract: IOContract) -> np.ndarray:
-    """uint8 (H, W, 3) in [0, 255] -> (1, 3, H, W) in the contract's value range and dtype."""
+    """uint8 (H, W, 3) in [0, 255] -> a batch of one the graph takes.
+
+    Float graphs take (1, 3, H, W) in the contract's value range and dtype;
+    graphs with fused uint8 I/O take the frame itself as (1, H, W, 3).
+    """
+    if contract.fused_io:
+        return frame[None]  # (1, H, W, 3) uint8
     low, high = contract.value_range
     x = frame.astype(np.float32).transpose(2, 0, 1)[None]  # (1, 3, H, W)
     x = x * np.float32((high - low) / 255.0) + np.float32(low)
@@ -41,7 +47,13 @@ def to_tensor(frame: np.ndarray, contract: IOContract) -> np.ndarray:
 
 
 def to_frame(y: np.ndarray, contract: IOContract) -> np.ndarray:
-    """(1, 3, H, W) in the contract's value range -> uint8 (H, W, 3), rounded and clipped."""
+    """A graph output batch of one -> uint8 (H, W, 3).
+
+    Float graphs give (1, 3, H, W) in the contract's value range, rounded and
+    clipped here; fused uint8 graphs give (1, H, W, 3) already.
+    """
+    if contract.fused_io:
+        return np.ascontiguousarray(y[0])  # (H, W, 3) uint8
     low, high = contract.value_range
     x = (y[0].astype(np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
     return np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(1, 2, 0)  # (H, W, 3)

@@ -10,7 +10,7 @@ from corrwise.contract import IOContract
 from corrwise.errors import ContractError, InputError
 from corrwise.runtime.backends import Runner, open_runner
 from corrwise.runtime.frames import check_frame, check_same_size, to_frame, to_tensor
-from corrwise.runtime.padding import crop, pad_to_multiple
+from corrwise.runtime.padding import crop, pad_for
 
 
 class Interpolator:
@@ -43,11 +43,11 @@ class Interpolator:
                 f"{self.runner.path} is a {c.task!r} model; Interpolator needs an 'interpolate' model "
                 "(use Predictor for prediction models)"
             )
-        if c.layout != "NCHW" or c.dtype == "uint8" or c.fused_io:
+        if (c.layout, c.fused_io) not in (("NCHW", False), ("NHWC", True)):
             self.runner.close()
             raise ContractError(
-                f"{self.runner.path} has layout {c.layout}, dtype {c.dtype}, fused_io={c.fused_io}; "
-                "this runtime runs float NCHW graphs (export without fused uint8 I/O)"
+                f"{self.runner.path} has layout {c.layout} with fused_io={c.fused_io}; this runtime runs "
+                "float NCHW graphs and fused uint8 NHWC graphs (corr-export onnx --io float|uint8)"
             )
 
     @property
@@ -72,25 +72,29 @@ class Interpolator:
         return to_frame(self.run(*tensors, t=t), self.contract)
 
     def run(self, x0: np.ndarray, x1: np.ndarray, t: float = 0.5) -> np.ndarray:
-        """Tensor-level interpolation with padding: (N, 3, H, W) pairs -> (N, 3, H, W) at time ``t``.
+        """Tensor-level interpolation with padding: a pair of batches -> the batch at time ``t``.
 
-        Inputs and output are in the contract's dtype and value range ([-1, 1]
-        for float graphs); H and W can be anything, the padding is handled here.
+        Inputs and output are in the contract's layout, dtype and value range:
+        float (N, 3, H, W) in [-1, 1], or uint8 (N, H, W, 3) in [0, 255] for
+        graphs with fused I/O. H and W can be anything (up to the static size
+        of a fixed-size export); the padding is handled here.
         ``t`` in (0, 1) goes to the model's time input as an (N, 1, 1, 1) array;
         a model without one only takes t = 0.5.
         """
         t = self._check_time(t)
+        c = self.contract
         if x0.shape != x1.shape or x0.ndim != 4:
-            raise InputError(f"expected two (N, 3, H, W) arrays of one shape, got {x0.shape} and {x1.shape}")
-        align = self.contract.align
-        (p0, box), (p1, _) = pad_to_multiple(x0, align), pad_to_multiple(x1, align)
-        names = self.contract.input_names
-        inputs = {names[0]: p0, names[1]: p1}
-        if self.contract.timestep_input:
-            time = np.full((x0.shape[0], 1, 1, 1), t, np.dtype(self.contract.dtype))  # (N, 1, 1, 1)
-            inputs[self.contract.timestep_input] = time
-        out = self.runner.infer(inputs)[self.contract.output_names[0]]
-        return crop(out, box)
+            raise InputError(
+                f"expected two 4-D ({c.layout}) arrays of one shape, got {x0.shape} and {x1.shape}"
+            )
+        (p0, box), (p1, _) = pad_for(x0, c), pad_for(x1, c)
+        inputs = {c.input_names[0]: p0, c.input_names[1]: p1}
+        if c.timestep_input:
+            inputs[c.timestep_input] = np.full(
+                (x0.shape[0], 1, 1, 1), t, np.dtype(c.time_dtype)
+            )  # (N, 1, 1, 1)
+        out = self.runner.infer(inputs)[c.output_names[0]]
+        return crop(out, box, c.hw_axes)
 
     def _check_time(self, t: object) -> float:
         """``t`` as a float in (0, 1) that this model can synthesise, else InputError."""

@@ -98,7 +98,12 @@ class Runner(ABC):
                     f"all frame inputs must have one shape; {c.input_names[0]!r} is {first.shape}, "
                     f"{name!r} is {array.shape}"
                 )
-        h, w = (first.shape[2], first.shape[3]) if c.layout == "NCHW" else first.shape[1:3]
+        h, w = first.shape[c.hw_axes[0]], first.shape[c.hw_axes[1]]
+        if c.static_hw is not None and (h, w) != tuple(c.static_hw):
+            raise InputError(
+                f"model {self.path.name} was exported for {c.static_hw[0]}x{c.static_hw[1]} frames only, "
+                f"got {h}x{w}; pad first (Interpolator does) or export without --static"
+            )
         if h % c.align or w % c.align:
             raise InputError(f"height and width must be multiples of {c.align}, got {h}x{w}; pad first")
 

@@ -57,3 +57,31 @@ def test_newer_format_is_refused():
 def test_invalid_fields_are_rejected(overrides, message):
     with pytest.raises(ContractError, match=message):
         make(**overrides)
+
+
+def test_precision_and_static_size_round_trip():
+    contract = make(precision="int8", static_hw=(64, 96), layout="NHWC", dtype="uint8", fused_io=True)
+    back = IOContract.from_metadata(contract.to_metadata())
+    assert back == contract and back.static_hw == (64, 96)
+    assert back.hw_axes == (1, 2) and back.time_dtype == "float32"
+    assert make().hw_axes == (2, 3) and make().time_dtype == "float32"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"precision": "int4"}, "precision"),
+        ({"static_hw": (60, 96)}, "static_hw"),
+        ({"static_hw": (0, 8)}, "static_hw"),
+    ],
+)
+def test_bad_precision_or_static_size_is_refused(overrides, message):
+    with pytest.raises(ContractError, match=message):
+        make(**overrides)
+
+
+def test_contracts_written_before_precision_existed_still_load():
+    data = json.loads(make().to_metadata()[METADATA_KEY])
+    del data["precision"], data["static_hw"]
+    contract = IOContract.from_metadata({METADATA_KEY: json.dumps(data)})
+    assert contract.precision == "fp32" and contract.static_hw is None

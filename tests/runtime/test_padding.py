@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from corrwise.runtime import crop, pad_to_multiple
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,3 +19,24 @@ def test_padding_is_centred_and_repeats_edges():
     padded, box = pad_to_multiple(x, 8)
     assert (box.top, box.left) == (2, 2)
     assert padded[0, 0, 0, 0] == x[0, 0, 0, 0] and padded[0, 0, -1, -1] == x[0, 0, -1, -1]
+
+
+@given(h=st.integers(1, 40), w=st.integers(1, 40), align=st.sampled_from([1, 8, 16]))
+def test_nhwc_padding_round_trip_matches_nchw(h, w, align):
+    x = np.arange(2 * h * w * 3, dtype=np.uint8).reshape(2, h, w, 3)
+    padded, box = pad_to_multiple(x, align, axes=(1, 2))
+    nchw, box2 = pad_to_multiple(x.transpose(0, 3, 1, 2), align)
+    assert box == box2
+    np.testing.assert_array_equal(padded, nchw.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(crop(padded, box, axes=(1, 2)), x)
+
+
+def test_static_size_pads_up_and_refuses_larger_frames():
+    from corrwise.errors import InputError
+    from corrwise.runtime.padding import pad_to_size
+
+    x = np.zeros((1, 3, 30, 50), np.float32)
+    padded, box = pad_to_size(x, (64, 96))
+    assert padded.shape == (1, 3, 64, 96) and (box.top, box.left) == (17, 23)
+    with pytest.raises(InputError, match="larger than the model's fixed size 16x96"):
+        pad_to_size(x, (16, 96))
