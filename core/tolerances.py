@@ -41,17 +41,30 @@ class ParityResult:
     passed: bool
 
 
+# One grey level of a uint8 frame, in output units (range [-1, 1] spans 255 levels).
+GREY_LEVEL = 2.0 / 255.0
+
 # (backend, precision) -> criteria. fp32 graphs differ from eager PyTorch only
 # by operator ordering (~1e-6); 1e-4 leaves room for other kernels and threads.
+# "uint8" is an fp32 graph with fused uint8 I/O: its output is compared with
+# the original's output rounded the same way, and may differ by one grey level
+# where the two land on opposite sides of a rounding boundary.
 TOLERANCES: dict[tuple[str, str], Tolerance] = {
     ("onnxruntime", "fp32"): Tolerance(max_abs=1e-4),
+    ("onnxruntime", "uint8"): Tolerance(max_abs=GREY_LEVEL + 1e-6),
     ("onnxruntime", "fp16"): Tolerance(min_psnr_db=45.0),
     ("onnxruntime", "int8"): Tolerance(min_psnr_db=35.0),
     ("tensorrt", "fp32"): Tolerance(max_abs=1e-4),
+    ("tensorrt", "uint8"): Tolerance(max_abs=GREY_LEVEL + 1e-6),
     ("tensorrt", "fp16"): Tolerance(min_psnr_db=45.0),
     ("tensorrt", "int8"): Tolerance(min_psnr_db=35.0),
     ("torch", "fp32"): Tolerance(max_abs=1e-5),
 }
+
+
+def precision_label(precision: str, fused_io: bool) -> str:
+    """The tolerance-table precision of an artifact: ``"uint8"`` for fp32 graphs with fused uint8 I/O."""
+    return "uint8" if fused_io and precision == "fp32" else precision
 
 
 def tolerance_for(backend: str, precision: str) -> Tolerance:

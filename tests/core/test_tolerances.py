@@ -38,3 +38,14 @@ def test_unknown_combination_and_shape_mismatch_are_errors():
         tolerance_for("onnxruntime", "fp8")
     with pytest.raises(ConfigError, match="shapes"):
         compare(np.zeros((1, 3, 2, 2)), np.zeros((1, 3, 2, 3)), "onnxruntime", "fp32")
+
+
+def test_fused_uint8_io_is_judged_within_one_grey_level():
+    from corrwise.tolerances import GREY_LEVEL, precision_label
+
+    assert precision_label("fp32", fused_io=True) == "uint8"
+    assert precision_label("int8", fused_io=True) == "int8"
+    assert precision_label("fp16", fused_io=False) == "fp16"
+    ref = np.zeros((1, 3, 4, 4), np.float32)
+    assert compare(ref, ref + GREY_LEVEL, "onnxruntime", "uint8").passed
+    assert not compare(ref, ref + 2 * GREY_LEVEL, "onnxruntime", "uint8").passed
