@@ -1,10 +1,10 @@
 """corrwise.runtime: frame-by-frame inference on exported models, without torch.
 
-Needs numpy; ONNX Runtime and PyAV are imported only when a model or a video
-is opened.
+Needs numpy; ONNX Runtime, TensorRT and PyAV are imported only when a model or
+a video is opened.
 """
 
-from corrwise.runtime.backends import OnnxRuntimeRunner, Runner, open_runner
+from corrwise.runtime.backends import OnnxRuntimeRunner, Runner, TensorRTRunner, open_runner
 from corrwise.runtime.interpolator import Interpolator
 from corrwise.runtime.padding import CropBox, crop, pad_to_multiple
 from corrwise.runtime.upsample import UpsampleReport, upsample_video
@@ -15,6 +15,7 @@ __all__ = [
     "Interpolator",
     "OnnxRuntimeRunner",
     "Runner",
+    "TensorRTRunner",
     "UpsampleReport",
     "VideoInfo",
     "VideoWriter",

@@ -7,12 +7,14 @@ from pathlib import Path
 from corrwise.errors import ConfigError
 from corrwise.runtime.backends.base import Runner
 from corrwise.runtime.backends.onnxruntime_backend import OnnxRuntimeRunner
+from corrwise.runtime.backends.tensorrt_backend import TensorRTRunner
 
-BACKENDS: dict[str, type[Runner]] = {"onnxruntime": OnnxRuntimeRunner}
+# Each backend module imports its engine (onnxruntime, tensorrt) only when a model is opened.
+BACKENDS: dict[str, type[Runner]] = {"onnxruntime": OnnxRuntimeRunner, "tensorrt": TensorRTRunner}
 
 
 def open_runner(path: str | Path, backend: str = "onnxruntime", **options: object) -> Runner:
-    """Open ``path`` with the named backend (``"onnxruntime"``); return the open runner."""
+    """Open ``path`` with the named backend (``"onnxruntime"`` or ``"tensorrt"``); return the open runner."""
     try:
         cls = BACKENDS[backend]
     except KeyError:
@@ -20,4 +22,4 @@ def open_runner(path: str | Path, backend: str = "onnxruntime", **options: objec
     return cls(path, **options).open()
 
 
-__all__ = ["BACKENDS", "OnnxRuntimeRunner", "Runner", "open_runner"]
+__all__ = ["BACKENDS", "OnnxRuntimeRunner", "Runner", "TensorRTRunner", "open_runner"]
