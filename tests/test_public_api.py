@@ -21,7 +21,15 @@ PACKAGES = {
     "corrwise.train": {"SyntheticTriplets", "RunConfig", "train", "CorrWise", "build_flow", "build_dataset"},
     "corrwise.train.losses": {"CorrWise", "build_base_loss", "L1Loss", "SSIMLoss", "CensusLoss", "VGGLoss"},
     "corrwise.train.flow": {"FlowEstimator", "build_flow", "MatchFlow", "DISFlow", "RAFTFlow", "OracleFlow"},
-    "corrwise.export": {"onnx_from_checkpoint"},
+    "corrwise.export": {
+        "onnx_from_checkpoint",
+        "OnnxOptions",
+        "int8_from_onnx",
+        "engine_from_onnx",
+        "triton_repository",
+        "verify",
+        "export_bundle",
+    },
     "corrwise.runtime": {"Interpolator", "Runner", "OnnxRuntimeRunner", "open_runner", "upsample_video"},
 }
 

