@@ -73,7 +73,7 @@ def save_training_state(
     (tmp / "state.json").write_text(json.dumps(state, indent=1))
     _fsync(tmp / "state.json")
     if final.exists():
-        shutil.rmtree(final)
+        _discard(final)
     os.replace(tmp, final)
     _fsync(root)
     with atomic_output(root / LATEST) as path:
@@ -173,7 +173,20 @@ def _readable(folder: Path) -> bool:
 def _prune(root: Path, keep: int) -> None:
     folders = sorted(p for p in root.glob(f"{PREFIX}*") if p.is_dir())
     for old in folders[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old)
+
+
+def _discard(folder: Path) -> None:
+    """Delete a checkpoint folder so that it is never visible half-deleted.
+
+    The folder is first renamed (atomically) to a hidden temporary name, which
+    a later save sweeps up if a kill interrupts the deletion.
+    """
+    doomed = folder.with_name(f".{folder.name}.tmp-del-{os.getpid()}")
+    if doomed.exists():  # left by an earlier process of the same id that was killed here
+        shutil.rmtree(doomed, ignore_errors=True)
+    os.replace(folder, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _remove_stale_temporaries(root: Path) -> None:

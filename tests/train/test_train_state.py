@@ -74,3 +74,25 @@ def test_corrupt_state_json_is_not_resumable(tmp_path):
 
 def test_nothing_to_resume_in_an_empty_folder(tmp_path):
     assert find_resumable(tmp_path) is None
+
+
+def test_a_kill_while_pruning_never_leaves_a_half_deleted_checkpoint_in_view(tmp_path, monkeypatch):
+    import corrwise.train.train_state as train_state
+
+    model, optimizer = _trained(1)
+    for step in (10, 20):
+        save_training_state(tmp_path, step, model, "edge-unet", optimizer, {}, {}, keep=2)
+
+    def killed_midway(path, ignore_errors=False):  # deletion interrupted: the files are still there
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(train_state.shutil, "rmtree", killed_midway)
+    with pytest.raises(SystemExit):
+        save_training_state(tmp_path, 30, model, "edge-unet", optimizer, {}, {}, keep=2)
+    visible = sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*"))
+    assert visible == ["step_00000020", "step_00000030"]  # step 10 is hidden, not half-deleted
+    for name in visible:
+        load_checkpoint(tmp_path / "checkpoints" / name / "model.safetensors")
+    monkeypatch.undo()
+    save_training_state(tmp_path, 40, model, "edge-unet", optimizer, {}, {}, keep=2)
+    assert not list((tmp_path / "checkpoints").glob(".*"))  # the next save sweeps it up
