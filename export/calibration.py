@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from corrwise.contract import IOContract
 from corrwise.errors import InputError
+from corrwise.runtime.frames import to_tensor
 from corrwise.runtime.padding import pad_to_size
 from corrwise.runtime.video import probe, read_frames
 
@@ -109,14 +110,7 @@ def model_inputs(window: list[np.ndarray], contract: IOContract, t: float = 0.5)
     (1, 3, H, W) in [-1, 1], or stay uint8 (1, H, W, 3) for fused graphs.
     """
     frames = [window[0], window[-1]] if contract.task == "interpolate" else window
-    inputs = {name: _tensor(f, contract) for name, f in zip(contract.input_names, frames, strict=True)}
+    inputs = {name: to_tensor(f, contract) for name, f in zip(contract.input_names, frames, strict=True)}
     if contract.timestep_input:
         inputs[contract.timestep_input] = np.full((1, 1, 1, 1), t, np.dtype(contract.time_dtype))
     return inputs
-
-
-def _tensor(frame: np.ndarray, contract: IOContract) -> np.ndarray:
-    if contract.fused_io:
-        return frame[None]  # (1, H, W, 3) uint8
-    x = frame.astype(np.float32).transpose(2, 0, 1)[None] / np.float32(127.5) - np.float32(1.0)
-    return x.astype(contract.dtype)  # (1, 3, H, W) in [-1, 1]

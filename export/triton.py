@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from corrwise.contract import METADATA_KEY, IOContract
 from corrwise.errors import BackendUnavailable, ConfigError, ContractError, InputError
+from corrwise.export.artifact import ENGINE_SUFFIXES
 
 if TYPE_CHECKING:  # onnx is imported where it is used: a TensorRT-only box may lack it
     from onnx import GraphProto, ModelProto, TensorProto
@@ -47,7 +48,6 @@ if TYPE_CHECKING:  # onnx is imported where it is used: a TensorRT-only box may 
 PLATFORMS = ("onnxruntime_onnx", "tensorrt_plan")
 INSTANCE_KINDS = ("KIND_AUTO", "KIND_GPU", "KIND_CPU")
 ONNX_SUFFIXES = (".onnx",)
-ENGINE_SUFFIXES = (".engine", ".plan")
 
 # Triton's file name for the model inside a version folder, by platform.
 MODEL_FILENAMES = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan"}
