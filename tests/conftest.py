@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -9,9 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from corrwise.contract import IOContract
 from corrwise.export import onnx_from_checkpoint
 from corrwise.models import build_model, save_checkpoint
 from corrwise.runtime import VideoWriter
+from corrwise.runtime.backends.cuda_device import tensorrt_unavailable_reason
+
+TENSORRT_UNAVAILABLE = tensorrt_unavailable_reason()
+# Real-TensorRT tests run wherever tensorrt imports and a CUDA device exists.
+requires_tensorrt = pytest.mark.skipif(
+    TENSORRT_UNAVAILABLE is not None, reason=f"needs tensorrt and a CUDA device: {TENSORRT_UNAVAILABLE}"
+)
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +55,24 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: Fraction = Fraction(24
 def make_clip() -> Callable[[Path, int], Path]:
     """Write an H.264 clip of ``n`` moving frames at 24 fps; return its path."""
     return lambda path, n: write_clip(path, moving_frames(n))
+
+
+def make_contract(**changes: object) -> IOContract:
+    """An interpolation contract (edge-unet, align 8, float NCHW in [-1, 1]) with ``changes`` applied."""
+    base = IOContract(
+        task="interpolate",
+        context_frames=2,
+        input_names=("frame0", "frame1"),
+        output_names=("frame",),
+        align=8,
+        model_name="edge-unet",
+        model_config={"base_channels": 8},
+        training_loss="l1",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def fused_contract(**changes: object) -> IOContract:
+    """:func:`make_contract` for a graph with fused uint8 NHWC I/O."""
+    fused = {"layout": "NHWC", "dtype": "uint8", "value_range": (0.0, 255.0), "fused_io": True}
+    return make_contract(**{**fused, **changes})

@@ -4,7 +4,6 @@ The tests marked ``requires_tensorrt`` build real engines; they skip, saying
 what is missing, when tensorrt does not import or there is no CUDA device.
 """
 
-import dataclasses
 import sys
 from enum import IntEnum
 
@@ -27,15 +26,12 @@ from corrwise.export.tensorrt_engine import (
     read_onnx,
     unsigned_zero_points,
 )
-from corrwise.runtime.backends.cuda_device import tensorrt_unavailable_reason
 from corrwise.runtime.backends.tensorrt_sidecar import default_profile
 from corrwise.tolerances import compare
 from onnx import TensorProto, helper
 
-UNAVAILABLE = tensorrt_unavailable_reason()
-requires_tensorrt = pytest.mark.skipif(
-    UNAVAILABLE is not None, reason=f"needs tensorrt and a CUDA device: {UNAVAILABLE}"
-)
+from tests.conftest import make_contract, requires_tensorrt
+
 SIZES = {"min_hw": (32, 32), "opt_hw": (64, 96), "max_hw": (128, 192)}
 
 # Member names of tensorrt.BuilderFlag / NetworkDefinitionCreationFlag in 10.x and 11.x.
@@ -46,15 +42,9 @@ TRT11_NETWORK = {"STRONGLY_TYPED"}
 
 
 def add_contract(**changes) -> IOContract:
-    base = IOContract(
-        task="interpolate",
-        context_frames=2,
-        input_names=("frame0", "frame1"),
-        output_names=("frame",),
-        align=8,
-        model_name="tiny-add",
+    return make_contract(
+        **{"model_name": "tiny-add", "model_config": {}, "training_loss": "unknown", **changes}
     )
-    return dataclasses.replace(base, **changes)
 
 
 def tiny_onnx(path, contract: IOContract | None = None, op: str = "Add", qdq: str | None = None):

@@ -15,6 +15,8 @@ from corrwise.export.triton import triton_config, triton_repository
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
+from tests.conftest import fused_contract, make_contract
+
 TYPES = model_config_pb2.DataType
 KINDS = model_config_pb2.ModelInstanceGroup.Kind
 
@@ -25,25 +27,6 @@ def parse(text):
 
 def contract_of(config):
     return IOContract.from_dict(json.loads(config.parameters[METADATA_KEY].string_value))
-
-
-def float_contract(**changes):
-    fields = dict(
-        task="interpolate",
-        context_frames=2,
-        input_names=("frame0", "frame1"),
-        output_names=("frame",),
-        align=8,
-        model_name="edge-unet",
-        model_config={"base_channels": 8},
-        training_loss="l1",
-    )
-    return IOContract(**{**fields, **changes})
-
-
-def uint8_contract(**changes):
-    fused = dict(layout="NHWC", dtype="uint8", value_range=(0.0, 255.0), fused_io=True)
-    return float_contract(**{**fused, **changes})
 
 
 def io_table(entries):
@@ -58,7 +41,7 @@ def hidden_entries(folder):
 
 
 def test_nchw_float_config_parses_with_batching_and_the_contract():
-    contract = float_contract()
+    contract = make_contract()
     config = parse(triton_config(contract, "edge-unet", "onnxruntime_onnx", 8, True, 250, (4, 2, 8)))
     assert config.name == "edge-unet" and config.platform == "onnxruntime_onnx"
     assert config.max_batch_size == 8
@@ -76,7 +59,7 @@ def test_nchw_float_config_parses_with_batching_and_the_contract():
 
 
 def test_nhwc_uint8_fused_config_has_uint8_frames_and_a_float32_timestep():
-    contract = uint8_contract(timestep_input="timestep")
+    contract = fused_contract(timestep_input="timestep")
     config = parse(triton_config(contract, "fused", "onnxruntime_onnx", 4, True))
     assert io_table(config.input) == [
         ("frame0", TYPES.TYPE_UINT8, [-1, -1, 3]),
@@ -91,7 +74,7 @@ def test_nhwc_uint8_fused_config_has_uint8_frames_and_a_float32_timestep():
 
 @pytest.mark.parametrize(("dtype", "triton_type"), [("float32", "TYPE_FP32"), ("float16", "TYPE_FP16")])
 def test_timestep_of_a_float_graph_has_the_frame_type(dtype, triton_type):
-    contract = float_contract(timestep_input="t", dtype=dtype)
+    contract = make_contract(timestep_input="t", dtype=dtype)
     config = parse(triton_config(contract, "timed", "onnxruntime_onnx", 8, False))
     assert [i.name for i in config.input] == ["frame0", "frame1", "t"]
     assert {i.data_type for i in config.input} == {getattr(TYPES, triton_type)}
@@ -102,7 +85,7 @@ def test_timestep_of_a_float_graph_has_the_frame_type(dtype, triton_type):
 
 
 def test_max_batch_zero_puts_the_batch_axis_into_dims():
-    contract = float_contract(timestep_input="t")
+    contract = make_contract(timestep_input="t")
     config = parse(triton_config(contract, "nobatch", "onnxruntime_onnx", 0, False))
     assert config.max_batch_size == 0
     assert io_table(config.input) == [
@@ -117,13 +100,13 @@ def test_max_batch_zero_puts_the_batch_axis_into_dims():
 
 
 def test_static_size_contract_writes_the_fixed_height_and_width():
-    config = parse(triton_config(uint8_contract(static_hw=(64, 96)), "static", "tensorrt_plan", 2, False))
+    config = parse(triton_config(fused_contract(static_hw=(64, 96)), "static", "tensorrt_plan", 2, False))
     assert list(config.input[0].dims) == [64, 96, 3]
     assert list(config.output[0].dims) == [64, 96, 3]
 
 
 def test_instance_group_defaults_by_platform_and_is_selectable():
-    contract = float_contract()
+    contract = make_contract()
     plan = parse(triton_config(contract, "m", "tensorrt_plan", 8, True))
     assert plan.platform == "tensorrt_plan" and plan.instance_group[0].kind == KINDS.KIND_GPU
     cpu = parse(
@@ -140,7 +123,7 @@ def test_instance_group_defaults_by_platform_and_is_selectable():
 
 def test_strings_with_quotes_backslashes_newlines_and_unicode_round_trip():
     tricky = 'say "hi"\\path\nnext\tline \x01 é ✓ \U0001f600'
-    contract = float_contract(model_config={"note": tricky}, training_loss='l1 "weighted"')
+    contract = make_contract(model_config={"note": tricky}, training_loss='l1 "weighted"')
     config = parse(triton_config(contract, "edge.unet-v2_1", "onnxruntime_onnx", 1, True))
     assert config.name == "edge.unet-v2_1"
     back = contract_of(config)
@@ -150,7 +133,7 @@ def test_strings_with_quotes_backslashes_newlines_and_unicode_round_trip():
 @pytest.mark.parametrize("name", ["", "has space", "a/b", "..", ".hidden", "ünï", 'q"uote'])
 def test_invalid_model_names_are_refused(name):
     with pytest.raises(ConfigError, match="Triton model name"):
-        triton_config(float_contract(), name, "onnxruntime_onnx", 8, True)
+        triton_config(make_contract(), name, "onnxruntime_onnx", 8, True)
 
 
 @pytest.mark.parametrize(
@@ -169,7 +152,7 @@ def test_invalid_model_names_are_refused(name):
 def test_contradictory_options_raise_config_error(kwargs, message):
     args = {"platform": "onnxruntime_onnx", "max_batch": 8, "dynamic_batching": True, **kwargs}
     with pytest.raises(ConfigError, match=message):
-        triton_config(float_contract(), "m", **args)
+        triton_config(make_contract(), "m", **args)
 
 
 # ---------------------------------------------------------------- triton_repository (files)
@@ -334,7 +317,7 @@ def test_engine_without_the_sidecar_reader_is_backend_unavailable(tmp_path, monk
 
 def test_engine_repository_uses_the_sidecar_contract(tmp_path, monkeypatch):
     sidecar = pytest.importorskip("corrwise.runtime.backends.tensorrt_sidecar")
-    contract = uint8_contract(timestep_input="t")
+    contract = fused_contract(timestep_input="t")
     engine = tmp_path / "model.plan"
     engine.write_bytes(b"\x00engine bytes\x01")
     monkeypatch.setattr(sidecar, "read_sidecar", lambda path: (contract, None))

@@ -25,7 +25,6 @@ from corrwise.runtime.backends.cuda_device import (
     decode_device_name,
     is_success,
     load_cudart,
-    tensorrt_unavailable_reason,
 )
 from corrwise.runtime.backends.tensorrt_backend import (
     TensorInfo,
@@ -42,33 +41,19 @@ from corrwise.runtime.backends.tensorrt_sidecar import (
 )
 from corrwise.tolerances import compare
 
-UNAVAILABLE = tensorrt_unavailable_reason()
-requires_tensorrt = pytest.mark.skipif(
-    UNAVAILABLE is not None, reason=f"needs tensorrt and a CUDA device: {UNAVAILABLE}"
-)
+from tests.conftest import make_contract, requires_tensorrt
+
 INSTALL_HINT = "pip install 'corrwise[gpu]'"
 # The engine's profile; the export traced 32x48, the runs use other sizes inside the profile.
 MIN_HW, OPT_HW, MAX_HW = (32, 32), (64, 96), (128, 192)
 SHAPES = [(1, 40, 64), (2, 72, 128)]
 
 
-def contract(**changes) -> IOContract:
-    base = IOContract(
-        task="interpolate",
-        context_frames=2,
-        input_names=("frame0", "frame1"),
-        output_names=("frame",),
-        align=8,
-        model_name="edge-unet",
-    )
-    return dataclasses.replace(base, **changes)
-
-
 def fake_engine(tmp_path, **contract_changes):
     """An engine file with a valid sidecar: enough to reach the backend's imports."""
     engine = tmp_path / "model.engine"
     engine.write_bytes(b"not a serialized engine")
-    c = contract(**contract_changes)
+    c = make_contract(**contract_changes)
     key = EngineKey(
         "NVIDIA GeForce RTX 4090", "8.9", "10.3.0", "fp32", default_profile(c, MIN_HW, OPT_HW, MAX_HW)
     )
@@ -85,11 +70,11 @@ def io(*tensors):
 
 def test_engine_io_matching_the_contract():
     tensors = io(("frame0", True, "float32"), ("frame1", True, "float32"), ("frame", False, "float32"))
-    assert engine_io_problem(contract(), tensors) is None
+    assert engine_io_problem(make_contract(), tensors) is None
     with_time = [*tensors, TensorInfo("t", True, np.dtype("float16"))]  # the timestep is cast, any dtype
-    assert engine_io_problem(contract(timestep_input="t"), with_time) is None
+    assert engine_io_problem(make_contract(timestep_input="t"), with_time) is None
     extra_output = [*tensors, TensorInfo("flow", False, np.dtype("float32"))]
-    assert engine_io_problem(contract(), extra_output) is None
+    assert engine_io_problem(make_contract(), extra_output) is None
 
 
 @pytest.mark.parametrize(
@@ -103,7 +88,7 @@ def test_engine_io_matching_the_contract():
     ids=["missing-input", "missing-output", "input-dtype", "output-dtype"],
 )
 def test_engine_io_mismatch_is_explained(tensors, match):
-    problem = engine_io_problem(contract(), io(*tensors))
+    problem = engine_io_problem(make_contract(), io(*tensors))
     assert problem is not None
     assert re.search(match, problem), problem
 

@@ -4,7 +4,6 @@ import dataclasses
 import json
 
 import pytest
-from corrwise.contract import IOContract
 from corrwise.errors import ConfigError, ContractError
 from corrwise.runtime.backends.tensorrt_sidecar import (
     DEFAULT_MAX_HW,
@@ -24,27 +23,11 @@ from corrwise.runtime.backends.tensorrt_sidecar import (
     write_sidecar,
 )
 
-
-def nchw_contract(**changes) -> IOContract:
-    base = IOContract(
-        task="interpolate",
-        context_frames=2,
-        input_names=("frame0", "frame1"),
-        output_names=("frame",),
-        align=8,
-        model_name="edge-unet",
-        model_config={"base_channels": 8},
-        training_loss="l1",
-    )
-    return dataclasses.replace(base, **changes)
-
-
-def nhwc_contract(**changes) -> IOContract:
-    return nchw_contract(layout="NHWC", dtype="uint8", value_range=(0.0, 255.0), fused_io=True, **changes)
+from tests.conftest import fused_contract, make_contract
 
 
 def make_key(**changes) -> EngineKey:
-    profile = default_profile(nchw_contract(), (64, 64), (256, 448), (1088, 1920), batch=(1, 1, 4))
+    profile = default_profile(make_contract(), (64, 64), (256, 448), (1088, 1920), batch=(1, 1, 4))
     base = EngineKey("NVIDIA GeForce RTX 4090", "8.9", "10.3.0", "fp16", profile)
     return dataclasses.replace(base, **changes)
 
@@ -84,8 +67,8 @@ def test_digest_is_stable_hex_and_independent_of_construction():
         {"compute_capability": "8.0"},
         {"tensorrt_version": "10.4.0"},
         {"precision": "fp32"},
-        {"profile": default_profile(nchw_contract(), (64, 64), (256, 448), (1088, 1920))},
-        {"profile": default_profile(nchw_contract(), (64, 64), (256, 448), (2176, 3840), batch=(1, 1, 4))},
+        {"profile": default_profile(make_contract(), (64, 64), (256, 448), (1088, 1920))},
+        {"profile": default_profile(make_contract(), (64, 64), (256, 448), (2176, 3840), batch=(1, 1, 4))},
     ],
     ids=["gpu", "capability", "tensorrt", "precision", "batch", "max_hw"],
 )
@@ -123,7 +106,7 @@ def test_sidecar_path_appends_json():
 
 def test_sidecar_round_trip(tmp_path):
     engine = tmp_path / "model.engine"
-    contract = nchw_contract(timestep_input="t", precision="fp16", static_hw=(64, 96))
+    contract = make_contract(timestep_input="t", precision="fp16", static_hw=(64, 96))
     key = make_key()
     path = write_sidecar(engine, contract, key)
     assert path == tmp_path / "model.engine.json"
@@ -160,7 +143,7 @@ def test_corrupt_sidecar_is_a_contract_error_naming_the_fix(tmp_path, text, matc
 
 def test_sidecar_with_a_broken_engine_key(tmp_path):
     engine = tmp_path / "model.engine"
-    path = write_sidecar(engine, nchw_contract(), make_key())
+    path = write_sidecar(engine, make_contract(), make_key())
     document = json.loads(path.read_text())
     del document["engine_key"]["gpu_name"]
     path.write_text(json.dumps(document))
@@ -207,7 +190,7 @@ def test_every_differing_field_is_reported():
 
 
 def test_nchw_profile():
-    profile = default_profile(nchw_contract(), (32, 32), (64, 96), (128, 192), batch=(1, 2, 4))
+    profile = default_profile(make_contract(), (32, 32), (64, 96), (128, 192), batch=(1, 2, 4))
     assert profile == (
         InputProfile("frame0", (1, 3, 32, 32), (2, 3, 64, 96), (4, 3, 128, 192)),
         InputProfile("frame1", (1, 3, 32, 32), (2, 3, 64, 96), (4, 3, 128, 192)),
@@ -215,14 +198,14 @@ def test_nchw_profile():
 
 
 def test_nhwc_profile_puts_channels_last():
-    profile = default_profile(nhwc_contract(), (32, 32), (64, 96), (128, 192))
+    profile = default_profile(fused_contract(), (32, 32), (64, 96), (128, 192))
     assert [p.name for p in profile] == ["frame0", "frame1"]
     assert profile[0] == InputProfile("frame0", (1, 32, 32, 3), (1, 64, 96, 3), (1, 128, 192, 3))
 
 
 def test_timestep_input_comes_last_with_batch_only():
     profile = default_profile(
-        nchw_contract(timestep_input="t"), (32, 32), (64, 96), (128, 192), batch=(1, 1, 8)
+        make_contract(timestep_input="t"), (32, 32), (64, 96), (128, 192), batch=(1, 1, 8)
     )
     assert [p.name for p in profile] == ["frame0", "frame1", "t"]
     assert profile[2] == InputProfile("t", (1, 1, 1, 1), (1, 1, 1, 1), (8, 1, 1, 1))
@@ -242,17 +225,17 @@ def test_timestep_input_comes_last_with_batch_only():
 )
 def test_bad_sizes_are_config_errors(sizes, match):
     with pytest.raises(ConfigError, match=match):
-        default_profile(nchw_contract(), *sizes)
+        default_profile(make_contract(), *sizes)
 
 
 @pytest.mark.parametrize("batch", [(0, 1, 1), (2, 1, 4), (1, 1), (1, 4, 2)])
 def test_bad_batch_is_a_config_error(batch):
     with pytest.raises(ConfigError, match="batch"):
-        default_profile(nchw_contract(), (32, 32), (64, 96), (128, 192), batch=batch)
+        default_profile(make_contract(), (32, 32), (64, 96), (128, 192), batch=batch)
 
 
 def test_static_graph_takes_only_its_size():
-    contract = nchw_contract(static_hw=(64, 96))
+    contract = make_contract(static_hw=(64, 96))
     profile = default_profile(contract, (64, 96), (64, 96), (64, 96))
     assert profile[0].min == profile[0].max == (1, 3, 64, 96)
     with pytest.raises(ConfigError, match="exported for 64x96 frames only"):
@@ -260,28 +243,28 @@ def test_static_graph_takes_only_its_size():
 
 
 def test_resolve_hw_defaults_are_aligned():
-    low, opt, high = resolve_hw(nchw_contract())
+    low, opt, high = resolve_hw(make_contract())
     assert (low, opt, high) == (DEFAULT_MIN_HW, DEFAULT_OPT_HW, DEFAULT_MAX_HW)
-    low, opt, high = resolve_hw(nchw_contract(align=48))
+    low, opt, high = resolve_hw(make_contract(align=48))
     assert all(v % 48 == 0 for hw in (low, opt, high) for v in hw)
-    assert default_profile(nchw_contract(align=48), low, opt, high)  # the defaults always validate
+    assert default_profile(make_contract(align=48), low, opt, high)  # the defaults always validate
 
 
 def test_resolve_hw_widens_defaults_around_given_sizes():
-    low, opt, high = resolve_hw(nchw_contract(), opt_hw=(32, 2048))
+    low, opt, high = resolve_hw(make_contract(), opt_hw=(32, 2048))
     assert opt == (32, 2048) and low == (32, 64) and high == (1088, 2048)
-    low, opt, high = resolve_hw(nchw_contract(), max_hw=(128, 192))
+    low, opt, high = resolve_hw(make_contract(), max_hw=(128, 192))
     assert (low, opt, high) == ((64, 64), (128, 192), (128, 192))
-    default_profile(nchw_contract(), low, opt, high)
+    default_profile(make_contract(), low, opt, high)
 
 
 def test_resolve_hw_uses_the_static_size():
-    assert resolve_hw(nchw_contract(static_hw=(64, 96))) == ((64, 96), (64, 96), (64, 96))
+    assert resolve_hw(make_contract(static_hw=(64, 96))) == ((64, 96), (64, 96), (64, 96))
 
 
 def test_profile_violation():
     profile = default_profile(
-        nchw_contract(timestep_input="t"), (32, 32), (64, 96), (128, 192), batch=(1, 1, 2)
+        make_contract(timestep_input="t"), (32, 32), (64, 96), (128, 192), batch=(1, 1, 2)
     )
     fits = {"frame0": (2, 3, 40, 64), "frame1": (2, 3, 40, 64), "t": (2, 1, 1, 1)}
     assert profile_violation(profile, fits) is None
