@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from corrwise.contract import IOContract
-from corrwise.errors import InputError
+from corrwise.errors import ContractError, InputError
 
 
 def check_frame(frame: object, name: str = "frame") -> np.ndarray:
@@ -19,6 +19,39 @@ def check_frame(frame: object, name: str = "frame") -> np.ndarray:
     if frame.shape[0] < 2 or frame.shape[1] < 2:
         raise InputError(f"{name} must be at least 2x2 pixels, got {frame.shape[0]}x{frame.shape[1]}")
     return frame
+
+
+def as_rgb8(frame: object, name: str = "frame") -> np.ndarray:
+    """The uint8 (H, W, 3) RGB frame for what users commonly hold, else InputError.
+
+    Accepted: uint8 (H, W, 3) RGB (returned as it is), grayscale (H, W) or
+    (H, W, 1) (replicated into three channels) and RGBA (H, W, 4) (alpha
+    dropped). Other element types are refused with a hint on how to convert:
+    the runtime does not guess the bit depth of uint16 data or the range of
+    float data. Channel order is taken to be RGB (OpenCV frames are BGR:
+    ``frame[..., ::-1]``). Converted frames are new contiguous arrays.
+    """
+    if not isinstance(frame, np.ndarray):
+        raise InputError(f"{name} must be a numpy uint8 array of shape (H, W, 3), got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise InputError(f"{name} must be uint8 (0-255), got {frame.dtype}; {_conversion_hint(frame.dtype)}")
+    if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
+        frame = np.repeat(frame.reshape(frame.shape[0], frame.shape[1], 1), 3, axis=2)  # (H, W, 3)
+    elif frame.ndim == 3 and frame.shape[2] == 4:
+        frame = np.ascontiguousarray(frame[..., :3])  # (H, W, 3), alpha dropped
+    return check_frame(frame, name)
+
+
+def _conversion_hint(dtype: np.dtype) -> str:
+    """How to turn an array of ``dtype`` into uint8 frames (one sentence for an error message)."""
+    if dtype == np.uint16:
+        return (
+            "scale it down first: (x >> 2).astype(np.uint8) for 10-bit, (x >> 4) for 12-bit, "
+            "(x >> 8) for 16-bit data, or decode the video with corr-run, which converts"
+        )
+    if np.issubdtype(dtype, np.floating):
+        return "for values in [0, 1] use np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)"
+    return "convert it to uint8 in 0-255 first"
 
 
 def check_same_size(frames: list[np.ndarray], names: list[str]) -> None:
@@ -57,3 +90,15 @@ def to_frame(y: np.ndarray, contract: IOContract) -> np.ndarray:
     low, high = contract.value_range
     x = (y[0].astype(np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
     return np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(1, 2, 0)  # (H, W, 3)
+
+
+def check_frame_io(contract: IOContract, source: str = "the model") -> None:
+    """Raise ContractError unless frames can go in and out of the graph as this module converts them.
+
+    The runtime runs float NCHW graphs and graphs with fused uint8 NHWC I/O.
+    """
+    if (contract.layout, contract.fused_io) not in (("NCHW", False), ("NHWC", True)):
+        raise ContractError(
+            f"{source} has layout {contract.layout} with fused_io={contract.fused_io}; this runtime runs "
+            "float NCHW graphs and fused uint8 NHWC graphs (corr-export onnx --io float|uint8)"
+        )
