@@ -1,4 +1,4 @@
-"""corrwise.export: checkpoint -> ONNX / INT8 / TensorRT engine / Triton repository, and parity verification.
+"""corrwise.export: checkpoint -> ONNX / .pt2 / INT8 / TensorRT engine / Triton repository, and parity checks.
 
 Names load on first use, so ``corr-export --help`` works before the
 ``export`` extra (torch, onnx) is installed.
@@ -14,6 +14,7 @@ _WHERE = {
     "OnnxOptions": "onnx_export",
     "contract_for": "onnx_export",
     "onnx_from_checkpoint": "onnx_export",
+    "pt2_from_checkpoint": "torch_export",
     "Int8Options": "int8",
     "int8_from_onnx": "int8",
     "engine_from_onnx": "tensorrt_engine",

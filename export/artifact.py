@@ -7,8 +7,7 @@ from pathlib import Path
 import onnx
 from corrwise.contract import IOContract
 from corrwise.errors import InputError
-
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+from corrwise.runtime.backends.auto import ENGINE_SUFFIXES
 
 
 def artifact_kind(path: str | Path) -> str:

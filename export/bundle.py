@@ -2,6 +2,8 @@
 
 DIR/
   model.onnx            fp32 ONNX (float or fused uint8 I/O)
+  model.pt2             PyTorch reference program (torch.export) for the pytorch backend and corr-bench;
+                        float I/O bundles only
   model.int8.onnx       INT8 QDQ for ONNX Runtime on CPUs, calibrated on real frames
   model.fp16.engine     TensorRT engine (+ .json sidecar), only where TensorRT and a GPU are present
   triton/<name>/        Triton model repository entry for model.onnx (and <name>_int8, <name>_trt)
@@ -23,10 +25,11 @@ from corrwise.errors import BackendUnavailable, InputError
 from corrwise.export.int8 import Int8Options, int8_from_onnx
 from corrwise.export.onnx_export import OnnxOptions, onnx_from_checkpoint
 from corrwise.export.parity import ParityReport, verify
+from corrwise.export.torch_export import pt2_from_checkpoint
 from corrwise.export.triton import triton_repository
 
 # Stages in order, with their share of the progress display.
-STAGES = ("onnx", "int8", "tensorrt", "verify", "triton")
+STAGES = ("onnx", "torch", "int8", "tensorrt", "verify", "triton")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,11 @@ def export_bundle(
     announce("onnx")
     onnx_path = onnx_from_checkpoint(checkpoint, out / "model.onnx", options=OnnxOptions(io=io))
     files["onnx"] = onnx_path.name
+    announce("torch")
+    if io == "float":
+        files["torch"] = pt2_from_checkpoint(checkpoint, out / "model.pt2").name
+    else:
+        skipped["torch"] = "the .pt2 reference program has float I/O only; this bundle has io=uint8"
     announce("int8")
     int8_path = int8_from_onnx(onnx_path, out / "model.int8.onnx", calib, Int8Options(target="cpu"))
     files["int8"] = int8_path.name

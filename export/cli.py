@@ -49,6 +49,7 @@ def main() -> None:
 
     \b
     onnx    checkpoint -> ONNX (dynamic shapes, fused uint8 I/O, fp16)
+    torch   checkpoint -> .pt2 PyTorch reference program (pytorch backend, corr-bench)
     int8    ONNX -> INT8 ONNX, calibrated on real frames
     trt     ONNX -> TensorRT engine (needs tensorrt and an NVIDIA GPU)
     triton  checkpoint, ONNX or engine -> Triton model repository
@@ -104,6 +105,34 @@ def onnx(
         exporter = _export("corr-export onnx")
         options = exporter.OnnxOptions(opset=opset, static_hw=static_hw, io=io, fp16=fp16, simplify=simplify)
         path = exporter.onnx_from_checkpoint(checkpoint, output, options=options)
+    click.echo(f"wrote {path}")
+
+
+@main.command(name="torch")
+@click.argument("checkpoint", type=FILE)
+@click.option("--output", "-o", required=True, type=FILE, help="Where to write the .pt2 file (atomically).")
+@click.option(
+    "--static",
+    "static_hw",
+    type=SIZE,
+    default=None,
+    help="Fix height and width (HxW, multiples of the model's alignment); the batch stays dynamic. "
+    "Default: dynamic height and width.",
+)
+def torch_(checkpoint: Path, output: Path, static_hw: tuple[int, int] | None) -> None:
+    """Export CHECKPOINT to a .pt2 program (torch.export): the PyTorch reference artifact.
+
+    The runtime's pytorch backend (`open_runner(path, "pytorch")`) and
+    `corr-bench --backend pytorch` run it with torch alone, without the model
+    code, as the baseline that ONNX Runtime and TensorRT are compared with. It
+    takes the same inputs as the ONNX export (float32 (B,3,H,W) in [-1,1],
+    dynamic batch, height and width) and carries the same I/O contract.
+    """
+    with user_errors():
+        exporter = _export("corr-export torch")
+        from corrwise.export.torch_export import pt2_from_checkpoint
+
+        path = pt2_from_checkpoint(checkpoint, output, exporter.OnnxOptions(static_hw=static_hw))
     click.echo(f"wrote {path}")
 
 
@@ -329,7 +358,7 @@ def _print_report(result: ParityReport) -> None:
 def all_(
     checkpoint: Path, output: Path, calib: Path | None, name: str | None, io: str, max_batch: int
 ) -> None:
-    """Export CHECKPOINT to the whole bundle: ONNX, INT8, Triton repository, parity report.
+    """Export CHECKPOINT to the whole bundle: ONNX, .pt2, INT8, Triton repository, parity report.
 
     Also a TensorRT fp16 engine where tensorrt and a GPU are present. Exits 1
     when any artifact fails parity.

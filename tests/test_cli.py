@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     "cli, sub",
     [(train_main, "interpolate"), (train_main, "predict"), (export_main, "onnx"), (run_main, "interpolate")]
-    + [(export_main, c) for c in ("int8", "trt", "triton", "verify", "all")],
+    + [(export_main, c) for c in ("int8", "trt", "triton", "verify", "all", "torch")],
 )
 def test_help_explains_every_option(cli, sub):
     result = CliRunner().invoke(cli, [sub, "--help"])

@@ -30,6 +30,7 @@ class Runner(ABC):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._contract: IOContract | None = None
+        self.selection = ""  # set by backend="auto": why this backend was chosen
 
     @property
     def contract(self) -> IOContract:
@@ -41,6 +42,19 @@ class Runner(ABC):
     @property
     def is_open(self) -> bool:
         return self._contract is not None
+
+    @property
+    def description(self) -> str:
+        """What really runs the model, in words, e.g. ``"onnxruntime (CPUExecutionProvider, 2 threads)"``.
+
+        ``backend="auto"`` appends why it chose this backend (:attr:`selection`).
+        """
+        text = self._describe()
+        return f"{text}; {self.selection}" if self.selection else text
+
+    def _describe(self) -> str:
+        """The backend's own part of :attr:`description`; backends add their device and settings."""
+        return self.backend
 
     def open(self) -> Runner:
         """Load the artifact and read its contract; return self. Opening twice is a no-op."""
