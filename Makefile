@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Reinstall whenever the dependencies change.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,export,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,export,serve,dev]"
 	touch $@
 
 ## demo: train an interpolation model on built-in data, export it, double a real clip's frame rate

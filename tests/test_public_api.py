@@ -7,6 +7,8 @@ import pytest
 PACKAGES = {
     "corrwise": {"CorrwiseError", "InputError", "ContractError", "IOContract", "__version__"},
     "corrwise.models": {
+        "EdgeFlow",
+        "EdgeFlowConfig",
         "EdgeUNet",
         "EdgeUNetConfig",
         "VideoPredictor3D",
@@ -30,7 +32,23 @@ PACKAGES = {
         "verify",
         "export_bundle",
     },
-    "corrwise.runtime": {"Interpolator", "Runner", "OnnxRuntimeRunner", "open_runner", "upsample_video"},
+    "corrwise.runtime": {
+        "Interpolator",
+        "Predictor",
+        "PredictorStream",
+        "SceneCutDetector",
+        "Runner",
+        "OnnxRuntimeRunner",
+        "open_runner",
+        "upsample_video",
+    },
+    "corrwise.runtime.serve": {
+        "ServeConfig",
+        "create_app",
+        "create_server_app",
+        "BackgroundServer",
+        "ModelRepository",
+    },
 }
 
 
