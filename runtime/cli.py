@@ -121,8 +121,13 @@ def _pipeline_options(params: dict[str, Any]) -> PipelineOptions:
     )
 
 
-def _backend_options(threads: int | None) -> dict[str, Any]:
-    return {} if threads is None else {"threads": threads}
+def _backend_options(backend: str, threads: int | None) -> dict[str, Any]:
+    """Runner options for a video job: ONNX Runtime's idle threads must not spin, since the
+    decoder and encoder threads share the cores with inference."""
+    options: dict[str, Any] = {} if threads is None else {"threads": threads}
+    if backend in ("onnxruntime", "auto"):
+        options["spinning"] = False
+    return options
 
 
 def parse_rate(text: str) -> Fraction:
@@ -182,7 +187,7 @@ def interpolate(src: Path, dst: Path, **params: Any) -> None:
             params["backend"],
             scene_cut=params["scene_cut"],
             cut_threshold=params["cut_threshold"],
-            **_backend_options(params["threads"]),
+            **_backend_options(params["backend"], params["threads"]),
         ) as interp:
             backend = interp.runner.description
             if rate is None:
@@ -226,7 +231,7 @@ def predict(src: Path, dst: Path, **params: Any) -> None:
             params["model"],
             params["backend"],
             cut_threshold=params["cut_threshold"],
-            **_backend_options(params["threads"]),
+            **_backend_options(params["backend"], params["threads"]),
         ) as predictor,
     ):
         backend = predictor.runner.description

@@ -54,6 +54,10 @@ class OnnxRuntimeRunner(Runner):
             cache; default :func:`~corrwise.runtime.backends.ort_providers.default_cache_dir`.
         fp16: let the TensorRT provider use float16 kernels (the other
             providers run the graph in the precision it was exported in).
+        spinning: let idle intra-op threads spin for work (ONNX Runtime's
+            default: lowest latency on an otherwise idle machine). Turn it off
+            when other threads share the cores, e.g. a video pipeline's decoder
+            and encoder: spinning threads take CPU time from them.
     """
 
     backend = "onnxruntime"
@@ -65,12 +69,14 @@ class OnnxRuntimeRunner(Runner):
         threads: int | None = None,
         cache_dir: str | Path | None = None,
         fp16: bool = False,
+        spinning: bool = True,
     ) -> None:
         super().__init__(path)
         self.providers = provider_names([providers] if isinstance(providers, str) else providers)
         self.threads = threads
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.fp16 = fp16
+        self.spinning = spinning
         self.fallback: str | None = None  # why the session runs on the CPU instead (accepted fallback)
         self._session: Any = None
 
@@ -115,6 +121,8 @@ class OnnxRuntimeRunner(Runner):
         options = ort.SessionOptions()
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
+        if not self.spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         names = [name for name, _ in providers]
         try:

@@ -340,3 +340,32 @@ def test_the_default_backend_is_still_onnxruntime_on_the_cpu(onnx_path):
 
 def test_pytorch_is_registered():
     assert BACKENDS["pytorch"] is PyTorchRunner
+
+
+def spin_setting(options) -> str:
+    """The session's allow_spinning entry, or "default" when the runner left it alone."""
+    try:
+        return options.get_session_config_entry("session.intra_op.allow_spinning")
+    except RuntimeError:  # onnxruntime: no such entry
+        return "default"
+
+
+@pytest.mark.parametrize(("spinning", "entry"), [(True, "default"), (False, "0")])
+def test_spinning_sets_the_session_option_and_keeps_the_results(onnx_path, monkeypatch, spinning, entry):
+    seen = []
+    real_session = onnxruntime.InferenceSession
+
+    def recording_session(path, options=None, providers=None):
+        seen.append(spin_setting(options))
+        return real_session(path, options, providers=providers)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", recording_session)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 24, 32)).astype(np.float32)
+    inputs = {"frame0": x, "frame1": -x}
+    with OnnxRuntimeRunner(onnx_path, spinning=spinning) as runner:
+        out = runner.infer(inputs)["frame"]
+    monkeypatch.undo()
+    with OnnxRuntimeRunner(onnx_path) as runner:
+        ref = runner.infer(inputs)["frame"]
+    assert seen == [entry]
+    assert compare(ref, out, "onnxruntime", "fp32").passed
