@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from fractions import Fraction
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from corrwise.atomic import atomic_output
 from corrwise.cli import user_errors
 from corrwise.errors import ConfigError
 from corrwise.runtime.backends import AUTO, BACKENDS
@@ -104,6 +106,11 @@ def _output_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr."
         ),
+        click.option(
+            "--report",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Also write the run's summary (frames, rates, timings, cuts, audio, backend) as JSON.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -195,6 +202,7 @@ def interpolate(src: Path, dst: Path, **params: Any) -> None:
             else:
                 report = retime_video(src, dst, interp, rate, options=options)
     _echo_report(report, "interpolate", backend)
+    _write_report(params["report"], {**report.to_dict(), "backend": backend})
     sys.exit(1 if report.error else 0)
 
 
@@ -240,6 +248,8 @@ def predict(src: Path, dst: Path, **params: Any) -> None:
         )
     _echo_report(result.pipeline, "infer", backend)
     click.echo(_psnr_line(result))
+    summary = {**result.pipeline.to_dict(), "backend": backend, "horizon": result.horizon}
+    _write_report(params["report"], {**summary, "predicted": result.predicted, "psnr_db": result.psnr_db})
     sys.exit(1 if result.pipeline.error else 0)
 
 
@@ -281,6 +291,14 @@ def _echo_report(report: PipelineReport, work: str, backend: str) -> None:
     )
     if report.error:
         click.echo(f"error: {report.error}", err=True)
+
+
+def _write_report(path: Path | None, summary: dict[str, Any]) -> None:
+    """Write ``summary`` as JSON to ``path`` (atomically), when a path was given."""
+    if path is None:
+        return
+    with user_errors(), atomic_output(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def _psnr_line(result: PredictReport) -> str:

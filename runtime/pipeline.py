@@ -15,6 +15,7 @@ beside the requested output, and the report's ``error`` says what happened.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import queue
@@ -122,6 +123,17 @@ class PipelineReport:
     audio_carried: bool
     warnings: tuple[str, ...] = ()
     error: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON data: rates as ``"num/den"`` strings and as floats, times in seconds."""
+        data = dataclasses.asdict(self)
+        data["output"] = str(self.output)
+        for key in ("fps_in", "fps_out"):
+            rate = getattr(self, key)
+            data[key] = f"{rate.numerator}/{rate.denominator}"
+            data[f"{key}_float"] = float(rate)
+        data["warnings"] = list(self.warnings)
+        return data
 
 
 class _Channel:

@@ -1,5 +1,6 @@
 """``corr-run interpolate`` and ``corr-run predict``: outputs, summaries, exit codes, help."""
 
+import json
 from fractions import Fraction
 
 import av
@@ -145,3 +146,25 @@ def test_carried_audio_decodes(tmp_path, clip, onnx_path):
     with av.open(str(out)) as container:
         assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
     assert audio_seconds(out)[2] > 0
+
+
+def test_report_json_matches_the_run(tmp_path, clip, onnx_path, predict_onnx):
+    report = tmp_path / "reports" / "interp.json"
+    report.parent.mkdir()
+    result = run(
+        "interpolate", clip, tmp_path / "o.mp4", "-m", onnx_path, "--no-progress", "--report", report
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert (data["frames_in"], data["frames_out"], data["fps_out"], data["fps_out_float"]) == (
+        8,
+        15,
+        "48/1",
+        48.0,
+    )
+    assert data["backend"].startswith("onnxruntime") and data["error"] is None and data["throughput"] > 0
+    result = run("predict", clip, tmp_path / "p.mp4", "-m", predict_onnx, "--no-progress", "--report", report)
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert (data["frames_out"], data["horizon"], data["predicted"]) == (8, 1, 7)
+    assert data["psnr_db"] > 0
