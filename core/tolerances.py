@@ -61,6 +61,13 @@ TOLERANCES: dict[tuple[str, str], Tolerance] = {
     ("torch", "fp32"): Tolerance(max_abs=1e-5),
 }
 
+# Video codecs are lossy: how far decoded frames may be from what was encoded, in
+# uint8 grey levels. x264 at crf 18 (corr-run's default) on smooth content, as a
+# mean absolute difference over the frame:
+CODEC_CRF18_MEAN_LEVELS = 3
+# A flat colour through one RGB -> YUV -> RGB round trip (rounding in each conversion):
+YUV_ROUND_TRIP_LEVELS = 3
+
 
 def precision_label(precision: str, fused_io: bool) -> str:
     """The tolerance-table precision of an artifact: ``"uint8"`` for fp32 graphs with fused uint8 I/O."""

@@ -9,14 +9,12 @@ import pytest
 from corrwise.errors import InputError
 from corrwise.runtime import VideoWriter, probe, read_frames
 from corrwise.runtime.video import VideoReader
+from corrwise.tolerances import CODEC_CRF18_MEAN_LEVELS, YUV_ROUND_TRIP_LEVELS
 
 from ..conftest import moving_frames
 from ..conftest import write_clip as write
 
-# Mean absolute difference (grey levels) crf 18 leaves on the smooth test ramps.
-CRF18_MEAN_LEVELS = 3
-# Grey levels a flat colour may move through one RGB -> YUV -> RGB round trip.
-YUV_ROUND_TRIP_LEVELS = 3
+CRF18_MEAN_LEVELS = CODEC_CRF18_MEAN_LEVELS
 # How far (s) a carried audio stream's duration may be from the input's (an AAC frame is 21 ms).
 AUDIO_DURATION_S = 0.1
 AUDIO_RATE = 48000  # Hz
