@@ -118,7 +118,9 @@ def main(model_dir: Path, log_level: str, **options: object) -> None:
     """Serve every model in MODEL_DIR over HTTP (KServe v2 / Open Inference Protocol, as Triton speaks it).
 
     MODEL_DIR holds exported artifacts (.onnx from `corr-export onnx`, TensorRT
-    engines, .pt2 programs); each is served under its file stem, version 1.
+    engines, .pt2 programs), each served under its file stem, version 1; or it
+    is a Triton model repository (`corr-export triton`, or the triton/ folder
+    of `corr-export all`), each entry served under its folder name.
     Frames are UINT8 tensors [N, H, W, 3] (RGB), in JSON or with the binary
     tensor extension. Interpolation models take their two frame inputs (and a
     time in (0, 1) for models with a time input); prediction models take one

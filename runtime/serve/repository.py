@@ -1,6 +1,9 @@
-"""The models a server serves: every exported artifact in one folder, by file stem, version "1".
+"""The models a server serves: every exported artifact in one folder, by name, version "1".
 
-``MODEL_DIR/interp.onnx`` is served as model ``interp``. ONNX files run on the
+``MODEL_DIR/interp.onnx`` is served as model ``interp``. A Triton model
+repository works too (``corr-export triton`` / ``corr-export all`` write one):
+``MODEL_DIR/interp/<version>/model.onnx`` is served as ``interp``, from its
+highest numbered version folder. ONNX files run on the
 configured backend; TensorRT engines (``.engine``, ``.plan``, ``.trt``) on
 TensorRT and ``.pt2`` programs on PyTorch (or all on ``auto``). Each
 artifact's I/O contract says whether it interpolates or predicts, and the
@@ -39,8 +42,8 @@ class ModelRepository:
         paths = artifacts(folder)
         models: dict[str, ServedModel] = {}
         try:
-            for path in paths:
-                models[path.stem] = open_model(path, config)
+            for name, path in paths.items():
+                models[name] = open_model(path, config, name)
         except BaseException:
             for model in models.values():
                 model.close()
@@ -66,47 +69,66 @@ class ModelRepository:
             model.close()
 
 
-def artifacts(folder: str | Path) -> list[Path]:
-    """The artifact files in ``folder``, sorted.
+def artifacts(folder: str | Path) -> dict[str, Path]:
+    """The artifacts in ``folder`` by model name: files by stem, Triton entries by folder name.
 
     InputError for a missing folder or one without artifacts; ConfigError for
-    file stems that are no valid model name or that clash.
+    names that are no valid model name or that clash.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"model folder {folder} does not exist or is not a folder")
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
-    if not paths:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    entries = [(p.stem, p) for p in files] + triton_entries(folder)
+    if not entries:
         raise InputError(
             f"no models in {folder}: expected exported artifacts ({', '.join(SUFFIXES)}), "
-            "e.g. from `corr-export onnx CKPT -o MODEL_DIR/name.onnx`"
+            "e.g. from `corr-export onnx CKPT -o MODEL_DIR/name.onnx`, or a Triton model repository "
+            "(NAME/1/model.onnx, from `corr-export triton`)"
         )
-    stems: dict[str, Path] = {}
-    for path in paths:
-        if not MODEL_NAME.fullmatch(path.stem):
+    named: dict[str, Path] = {}
+    for name, path in entries:
+        if not MODEL_NAME.fullmatch(name):
             raise ConfigError(
-                f"{path.name}: a model name (the file stem) must be letters, digits, '_', '-' or '.'; "
-                "rename the file"
+                f"{path.name}: a model name ({name!r}) must be letters, digits, '_', '-' or '.'; rename it"
             )
-        if path.stem in stems:
+        if name in named:
             raise ConfigError(
-                f"{stems[path.stem].name} and {path.name} would both be served as model {path.stem!r}; "
+                f"{named[name].name} and {path.name} would both be served as model {name!r}; "
                 "rename one of them"
             )
-        stems[path.stem] = path
-    return paths
+        named[name] = path
+    return named
 
 
-def open_model(path: Path, config: ServeConfig) -> ServedModel:
-    """Open one artifact and wrap it as an interpolation or a prediction model, by its contract's task."""
+def triton_entries(folder: Path) -> list[tuple[str, Path]]:
+    """(name, model file) of each Triton repository entry in ``folder``: NAME/<highest version>/model.*."""
+    entries = []
+    for entry in sorted(p for p in folder.iterdir() if p.is_dir()):
+        versions = [v for v in entry.iterdir() if v.is_dir() and v.name.isdigit()]
+        if not versions:
+            continue
+        latest = max(versions, key=lambda v: int(v.name))
+        models = sorted(p for p in latest.glob("model.*") if p.suffix.lower() in SUFFIXES)
+        if models:
+            entries.append((entry.name, models[0]))
+    return entries
+
+
+def open_model(path: Path, config: ServeConfig, name: str | None = None) -> ServedModel:
+    """Open one artifact and wrap it as an interpolation or a prediction model, by its contract's task.
+
+    The model is served as ``name`` (default: the file stem).
+    """
+    name = name or path.stem
     backend = backend_for(path, config.backend)
     options = {"threads": config.threads} if config.threads and backend in THREADED_BACKENDS else {}
     runner = open_runner(path, backend, **options)
     limits = FrameLimits(config.max_batch, config.max_side)
     if runner.contract.task == "predict":
-        return PredictionModel(path.stem, Predictor(runner, cut_threshold=config.cut_threshold), limits)
+        return PredictionModel(name, Predictor(runner, cut_threshold=config.cut_threshold), limits)
     engine = Interpolator(runner, scene_cut=config.scene_cut, cut_threshold=config.cut_threshold)
-    return InterpolationModel(path.stem, engine, limits)
+    return InterpolationModel(name, engine, limits)
 
 
 def backend_for(path: Path, backend: str) -> str:

@@ -30,7 +30,7 @@ def test_loads_every_artifact_by_stem(model_dir):
     [
         ([], InputError, "no models in"),
         (["a.onnx", "a.pt2"], ConfigError, "both be served as model 'a'"),
-        (["a b.onnx"], ConfigError, "rename the file"),
+        (["a b.onnx"], ConfigError, "rename it"),
     ],
 )
 def test_folder_errors(tmp_path, files, error, message):
@@ -74,3 +74,35 @@ def test_a_model_without_contract_is_refused(tmp_path):
 )
 def test_backend_by_suffix(name, backend, expected):
     assert backend_for(Path(name), backend) == expected
+
+
+def test_serves_a_triton_repository_by_entry_name_and_latest_version(tmp_path, onnx_path):
+    import numpy as np
+    from corrwise.export import triton_repository
+    from corrwise.runtime import Interpolator
+
+    repo = tmp_path / "triton"
+    triton_repository(onnx_path, repo, "interp")
+    (repo / "interp" / "2").mkdir()
+    shutil.copy(onnx_path, repo / "interp" / "2" / "model.onnx")
+    (repo / "interp" / "1" / "model.onnx").write_bytes(b"an older version that does not load")
+    assert artifacts(repo) == {"interp": repo / "interp" / "2" / "model.onnx"}
+    repository = ModelRepository.load(repo, ServeConfig())
+    try:
+        model = repository.find("interp")
+        assert isinstance(model, InterpolationModel) and model.name == "interp"
+        frames = np.random.default_rng(0).integers(0, 256, (2, 1, 24, 32, 3), dtype=np.uint8)
+        with Interpolator(onnx_path) as reference:
+            expected = reference.interpolate(frames[0, 0], frames[1, 0])
+        assert np.array_equal(model.engine.interpolate(frames[0, 0], frames[1, 0]), expected)
+    finally:
+        repository.close()
+
+
+def test_a_file_and_a_triton_entry_of_one_name_clash(tmp_path, onnx_path):
+    from corrwise.export import triton_repository
+
+    triton_repository(onnx_path, tmp_path, "interp")
+    shutil.copy(onnx_path, tmp_path / "interp.onnx")
+    with pytest.raises(ConfigError, match="both be served as model 'interp'"):
+        artifacts(tmp_path)
