@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from corrwise.errors import ConfigError
+from corrwise.models.edge_flow import EdgeFlow
 from corrwise.models.edge_unet import EdgeUNet
 from corrwise.models.pix2pixhd import Pix2PixHDGlobal
 from corrwise.models.spec import ExportSpec, config_from_dict
@@ -14,6 +15,7 @@ from torch import nn
 
 # name -> model class; each class has `config_class` and `export_spec(config)`.
 REGISTRY: Mapping[str, type[nn.Module]] = {
+    "edge-flow": EdgeFlow,
     "edge-unet": EdgeUNet,
     "pix2pixhd-global": Pix2PixHDGlobal,
     "video-predictor-3d": VideoPredictor3D,

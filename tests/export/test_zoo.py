@@ -18,6 +18,8 @@ from corrwise.tolerances import compare
 PIX = {"ngf": 8, "n_blocks": 1}  # n_downsampling stays at the paper's 4: align 16, 64x96 export shape
 # One entry per model and variant; the guard below fails when a registered name has none.
 VARIANTS = {
+    "edge-flow": ("edge-flow", {"base_channels": 8}),
+    "edge-flow-timestep": ("edge-flow", {"base_channels": 8, "timestep": True}),
     "edge-unet": ("edge-unet", {"base_channels": 8}),
     "edge-unet-timestep": ("edge-unet", {"base_channels": 8, "timestep": True}),
     "edge-unet-predict": ("edge-unet", {"base_channels": 8, "task": "predict"}),
@@ -32,22 +34,33 @@ SHAPES = [(2, 40, 72), (1, 37, 53)]
 TENSORRT_OPS = {
     "Add",
     "BatchNormalization",
+    "Cast",  # edge-flow: the sampling grid (Range -> Cast -> Div)
     "Clip",
     "Concat",
     "Conv",  # 2-D and 3-D
     "ConvTranspose",
+    "Div",
     "Expand",
+    "GridSample",  # edge-flow: backward warping (TensorRT >= 8.6)
     "InstanceNormalization",
     "LeakyRelu",
     "Mul",
     "Pad",  # mode reflect, checked below
+    "Range",
+    "Reciprocal",  # edge-flow: the cost volume (features normalised, Sqrt -> Reciprocal)
+    "ReduceSum",
     "Relu",
     "Reshape",
     "Resize",  # mode nearest, checked below
     "Shape",
+    "Sigmoid",
+    "Slice",
+    "Softmax",  # edge-flow: soft-argmax over the cost volume
+    "Sqrt",
     "Squeeze",
     "Sub",
     "Tanh",
+    "Transpose",
     "Unsqueeze",
 }
 
@@ -178,6 +191,18 @@ def test_graph_inputs_follow_the_export_spec(zoo, variant):
     assert contract.task == spec.task and contract.input_names == spec.input_names
     assert contract.context_frames == len(spec.input_names) and contract.align == spec.align
     assert contract.timestep_input == spec.timestep_input and contract.model_name == VARIANTS[variant][0]
+    assert contract.min_size == spec.min_size
+
+
+@pytest.mark.parametrize("variant", ["edge-flow", "pix2pixhd-global"])
+def test_runtime_pads_frames_smaller_than_the_models_minimum(zoo, variant):
+    path, model = zoo.get(variant)
+    spec = export_spec(*VARIANTS[variant])
+    rng = np.random.default_rng(0)
+    f0, f1 = (rng.integers(0, 256, (9, 21, 3), dtype=np.uint8) for _ in range(2))  # below min_size
+    with Interpolator(path, cut_threshold=0) as interp:
+        out = interp.interpolate(f0, f1)
+    assert spec.min_size > 21 and out.shape == (9, 21, 3) and out.dtype == np.uint8
 
 
 def test_predictor_takes_three_named_frames(zoo):
