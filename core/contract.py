@@ -52,6 +52,8 @@ class IOContract:
         static_hw: (H, W) in pixels when the graph was exported for one frame
             size only; the runtime pads smaller frames up to it. None: any
             multiple of ``align``.
+        min_size: smallest H and W the graph accepts (pixels), e.g. two cells
+            of a 1/16 cost volume; the runtime pads smaller frames up to it.
         version: corrwise version that exported the artifact.
         format_version: version of this contract's schema.
     """
@@ -71,6 +73,7 @@ class IOContract:
     training_loss: str = "unknown"
     precision: str = "fp32"
     static_hw: tuple[int, int] | None = None
+    min_size: int = 1
     version: str = "0.0.0"
     format_version: int = FORMAT_VERSION
 
@@ -92,6 +95,7 @@ class IOContract:
                 h >= 1 and w >= 1 and h % self.align == 0 and w % self.align == 0,
                 f"static_hw must be positive multiples of align {self.align}, got {self.static_hw}",
             )
+        _check(self.min_size >= 1, f"min_size must be a positive number of pixels, got {self.min_size}")
         low, high = self.value_range
         _check(low < high, f"value_range must be (low, high) with low < high, got {self.value_range}")
 

@@ -79,6 +79,7 @@ def contract_for(
         training_loss=str(training.get("loss", "unknown")),
         precision="fp16" if options.fp16 else "fp32",
         static_hw=options.static_hw,
+        min_size=spec.min_size,
         version=corrwise.__version__,
     )
 

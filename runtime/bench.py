@@ -32,7 +32,7 @@ from corrwise.contract import IOContract
 from corrwise.errors import ConfigError
 from corrwise.runtime.backends import AUTO, BACKENDS, OnnxRuntimeRunner, Runner, open_runner
 from corrwise.runtime.frames import to_frame, to_tensor
-from corrwise.runtime.padding import crop, pad_for
+from corrwise.runtime.padding import crop, pad_for, padded_hw
 from tqdm import tqdm
 
 # A 448-wide working size, common for interpolation (and the TensorRT profiles' opt size).
@@ -251,8 +251,7 @@ def padded_size(contract: IOContract, size: HW) -> HW:
                 f"use a size up to {sh}x{sw}, or export without --static"
             )
         return sh, sw
-    a = contract.align
-    return h + -h % a, w + -w % a
+    return padded_hw(size, contract)
 
 
 def random_tensor(contract: IOContract, batch: int, hw: HW, rng: np.random.Generator) -> np.ndarray:

@@ -53,11 +53,20 @@ def pad_to_multiple(x: np.ndarray, align: int, axes: Axes = LAST_TWO) -> tuple[n
     return pad_to_size(x, (h + -h % align, w + -w % align), axes)
 
 
-def pad_for(x: np.ndarray, contract: IOContract) -> tuple[np.ndarray, CropBox]:
-    """Pad a batch in the contract's layout to what its graph accepts: its static size or its alignment."""
+def padded_hw(hw: tuple[int, int], contract: IOContract) -> tuple[int, int]:
+    """The (H, W) pixels a graph runs frames of ``hw`` at: its static size, or the next multiple
+    of its alignment that is at least its minimum size in each dimension."""
     if contract.static_hw is not None:
-        return pad_to_size(x, contract.static_hw, contract.hw_axes)
-    return pad_to_multiple(x, contract.align, contract.hw_axes)
+        return contract.static_hw
+    a = contract.align
+    low = contract.min_size + -contract.min_size % a  # the smallest aligned size the graph takes
+    return max(hw[0] + -hw[0] % a, low), max(hw[1] + -hw[1] % a, low)
+
+
+def pad_for(x: np.ndarray, contract: IOContract) -> tuple[np.ndarray, CropBox]:
+    """Pad a batch in the contract's layout to what its graph accepts (see :func:`padded_hw`)."""
+    axes = contract.hw_axes
+    return pad_to_size(x, padded_hw((x.shape[axes[0]], x.shape[axes[1]]), contract), axes)
 
 
 def crop(x: np.ndarray, box: CropBox, axes: Axes = LAST_TWO) -> np.ndarray:

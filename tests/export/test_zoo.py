@@ -196,7 +196,7 @@ def test_graph_inputs_follow_the_export_spec(zoo, variant):
 
 @pytest.mark.parametrize("variant", ["edge-flow", "pix2pixhd-global"])
 def test_runtime_pads_frames_smaller_than_the_models_minimum(zoo, variant):
-    path, model = zoo.get(variant)
+    path, _ = zoo.get(variant)
     spec = export_spec(*VARIANTS[variant])
     rng = np.random.default_rng(0)
     f0, f1 = (rng.integers(0, 256, (9, 21, 3), dtype=np.uint8) for _ in range(2))  # below min_size

@@ -1,8 +1,11 @@
 import numpy as np
 import pytest
 from corrwise.runtime import crop, pad_to_multiple
+from corrwise.runtime.padding import pad_for, padded_hw
 from hypothesis import given
 from hypothesis import strategies as st
+
+from ..conftest import make_contract
 
 
 @given(h=st.integers(1, 70), w=st.integers(1, 70), align=st.sampled_from([1, 2, 8, 16, 32]))
@@ -40,3 +43,15 @@ def test_static_size_pads_up_and_refuses_larger_frames():
     assert padded.shape == (1, 3, 64, 96) and (box.top, box.left) == (17, 23)
     with pytest.raises(InputError, match="larger than the model's fixed size 16x96"):
         pad_to_size(x, (16, 96))
+
+
+@given(h=st.integers(1, 90), w=st.integers(1, 90), align=st.sampled_from([1, 8, 16]), low=st.integers(1, 64))
+def test_pad_for_reaches_the_alignment_and_the_minimum_size_and_crops_back(h, w, align, low):
+    contract = make_contract(align=align, min_size=low)
+    x = np.arange(2 * 3 * h * w, dtype=np.float32).reshape(2, 3, h, w)
+    padded, box = pad_for(x, contract)
+    ph, pw = padded.shape[2:]
+    assert ph % align == 0 and pw % align == 0 and min(ph, pw) >= low
+    assert (ph, pw) == padded_hw((h, w), contract)
+    assert ph - h < align or ph < low + align  # no more than needed
+    assert np.array_equal(crop(padded, box), x)
