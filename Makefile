@@ -17,17 +17,9 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,export,serve,dev]"
 	touch $@
 
-## demo: train an interpolation model on built-in data, export it, double a real clip's frame rate
+## demo: train a corr-wise interpolation model on built-in data, export + verify it, double a real clip's frame rate
 demo: $(STAMP)
-	@start=$$(date +%s); \
-	$(BIN)/corr-train interpolate --out $(DEMO) --overwrite --steps 800 --max-minutes 3 && \
-	$(BIN)/corr-export onnx $(DEMO)/model.safetensors -o $(DEMO)/model.onnx && \
-	$(BIN)/corr-run interpolate "$$($(BIN)/corr-run sample bigbuckbunny)" $(DEMO)/bigbuckbunny_50fps.mp4 \
-		--model $(DEMO)/model.onnx && \
-	echo "" && echo "demo finished in $$(( $$(date +%s) - start )) s; outputs:" && \
-	echo "  checkpoint   $(DEMO)/model.safetensors (summary: $(DEMO)/summary.json)" && \
-	echo "  ONNX model   $(DEMO)/model.onnx" && \
-	echo "  video        $(DEMO)/bigbuckbunny_50fps.mp4 (25 -> 50 fps)"
+	$(BIN)/python scripts/demo.py --out $(DEMO)
 
 ## test: run the test suite
 test: $(STAMP)
