@@ -43,7 +43,7 @@ def score(run: LossRun, scene: Scene) -> dict[str, Any]:
         "position_px": round(match.position, 3),
         "position_fraction": round(match.position / scene.width, 5),
         "sharpness": round(metrics.sharpness(run.output, scene, match.position), 4),
-        "train_seconds": round(run.seconds, 1),
+        "train_seconds": round(run.seconds, 3),
     }
 
 
