@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from corrwise.cli import user_errors
+from corrwise.cli import SIZE, user_errors
 from corrwise.errors import ConfigError, InputError
 from corrwise.extras import import_for
 
@@ -17,25 +17,6 @@ if TYPE_CHECKING:
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 SOURCE = click.Path(path_type=Path)
-
-
-class SizeType(click.ParamType):
-    """A frame size ``HxW`` in pixels, e.g. ``256x448``."""
-
-    name = "HxW"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> tuple[int, int]:
-        if isinstance(value, tuple):
-            return value  # type: ignore[return-value]
-        parts = str(value).lower().split("x")
-        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-            self.fail(f"{value!r} is not HxW in pixels, e.g. 256x448", param, ctx)
-        return int(parts[0]), int(parts[1])
-
-
-SIZE = SizeType()
 
 
 def _export(purpose: str) -> object:

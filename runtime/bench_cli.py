@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 from corrwise.atomic import atomic_output
-from corrwise.cli import user_errors
+from corrwise.cli import SIZE, user_errors
 from corrwise.errors import ConfigError
-from corrwise.runtime.backends.tensorrt_sidecar import parse_hw
 from corrwise.runtime.bench import (
     BACKEND_CHOICES,
     DEFAULT_ITERS,
@@ -21,22 +20,6 @@ from corrwise.runtime.bench import (
 )
 
 FILE = click.Path(dir_okay=False, path_type=Path)
-
-
-class SizeType(click.ParamType):
-    """A frame size ``HxW`` in pixels, e.g. ``256x448``."""
-
-    name = "HxW"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> tuple[int, int]:
-        if isinstance(value, tuple):
-            return value  # type: ignore[return-value]
-        try:
-            return parse_hw(str(value))
-        except ConfigError:
-            self.fail(f"{value!r} is not HxW in pixels, e.g. 256x448", param, ctx)
 
 
 def parse_providers(text: str | None) -> tuple[str, ...] | None:
@@ -69,7 +52,7 @@ def parse_providers(text: str | None) -> tuple[str, ...] | None:
 )
 @click.option(
     "--size",
-    type=SizeType(),
+    type=SIZE,
     default=None,
     help=f"Frame size HxW in pixels before padding to the model's alignment. Default: the model's fixed "
     f"size, else {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}.",

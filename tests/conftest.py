@@ -13,7 +13,7 @@ import torch
 from corrwise.contract import IOContract
 from corrwise.export import onnx_from_checkpoint
 from corrwise.models import build_model, save_checkpoint
-from corrwise.runtime import VideoWriter
+from corrwise.runtime import OnnxRuntimeRunner, Runner, VideoWriter
 from corrwise.runtime.backends.cuda_device import tensorrt_unavailable_reason
 
 TENSORRT_UNAVAILABLE = tensorrt_unavailable_reason()
@@ -76,3 +76,24 @@ def fused_contract(**changes: object) -> IOContract:
     """:func:`make_contract` for a graph with fused uint8 NHWC I/O."""
     fused = {"layout": "NHWC", "dtype": "uint8", "value_range": (0.0, 255.0), "fused_io": True}
     return make_contract(**{**fused, **changes})
+
+
+class CountingRunner(Runner):
+    """ONNX Runtime underneath; records the batch size of every model call."""
+
+    backend = "counting"
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.inner = OnnxRuntimeRunner(path, threads=1)
+        self.batches = []
+
+    def _open(self):
+        return self.inner.open().contract
+
+    def _infer(self, inputs):
+        self.batches.append(next(iter(inputs.values())).shape[0])
+        return self.inner.infer(inputs)
+
+    def _close(self):
+        self.inner.close()

@@ -6,13 +6,13 @@ import onnx
 import pytest
 from corrwise.contract import IOContract
 from corrwise.errors import ConfigError, ContractError, InputError
-from corrwise.runtime import Interpolator, OnnxRuntimeRunner, Runner, open_runner
+from corrwise.runtime import Interpolator, OnnxRuntimeRunner, open_runner
 from corrwise.runtime.retime import output_count
 from corrwise.tolerances import GREY_LEVEL
 from onnx import TensorProto, helper
 from skimage import data
 
-from tests.conftest import moving_frames
+from tests.conftest import CountingRunner, moving_frames
 
 FRAME = np.zeros((30, 40, 3), np.uint8)
 
@@ -203,27 +203,6 @@ def test_midpoint_model_refuses_other_times(interp):
     with pytest.raises(InputError, match="only synthesises the midpoint"):
         interp.run(np.zeros((1, 3, 8, 8), np.float32), np.zeros((1, 3, 8, 8), np.float32), t=0.7)
     assert interp.interpolate(FRAME, FRAME, t=0.5).shape == FRAME.shape
-
-
-class CountingRunner(Runner):
-    """ONNX Runtime underneath; records the batch size of every model call."""
-
-    backend = "counting"
-
-    def __init__(self, path):
-        super().__init__(path)
-        self.inner = OnnxRuntimeRunner(path, threads=1)
-        self.batches = []
-
-    def _open(self):
-        return self.inner.open().contract
-
-    def _infer(self, inputs):
-        self.batches.append(next(iter(inputs.values())).shape[0])
-        return self.inner.infer(inputs)
-
-    def _close(self):
-        self.inner.close()
 
 
 def average_onnx(path):

@@ -5,10 +5,12 @@ from corrwise.errors import ContractError, InputError
 from corrwise.export import onnx_from_checkpoint
 from corrwise.export.onnx_export import OnnxOptions
 from corrwise.models import build_model, save_checkpoint
-from corrwise.runtime import Interpolator, OnnxRuntimeRunner, Runner, open_runner
+from corrwise.runtime import Interpolator, open_runner
 from corrwise.runtime.frames import to_frame, to_tensor
 from corrwise.runtime.predictor import Predictor, PredictorStream
 from skimage import data
+
+from tests.conftest import CountingRunner
 
 K = 3
 
@@ -39,27 +41,6 @@ def raw(predict_onnx):
     """The bare runner, for computing what the Predictor should give."""
     with open_runner(predict_onnx, threads=1) as runner:
         yield runner
-
-
-class CountingRunner(Runner):
-    """ONNX Runtime underneath; records the batch size of every model call."""
-
-    backend = "counting"
-
-    def __init__(self, path):
-        super().__init__(path)
-        self.inner = OnnxRuntimeRunner(path, threads=1)
-        self.batches = []
-
-    def _open(self):
-        return self.inner.open().contract
-
-    def _infer(self, inputs):
-        self.batches.append(next(iter(inputs.values())).shape[0])
-        return self.inner.infer(inputs)
-
-    def _close(self):
-        self.inner.close()
 
 
 def shot(n, h=48, w=64, image=None, top=100, left=200):
