@@ -34,6 +34,21 @@ def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def predict_checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A predict edge-unet (3 context frames) with a random head, so it does more than copy the last frame."""
+    torch.manual_seed(1)
+    model = build_model("edge-unet", {"task": "predict", "base_channels": 8})
+    torch.nn.init.normal_(model.head.weight, std=0.05)
+    path = tmp_path_factory.mktemp("predict") / "predict.safetensors"
+    return save_checkpoint(path, model, "edge-unet", {"loss": "l1", "steps": 0})
+
+
+@pytest.fixture(scope="session")
+def predict_onnx_path(predict_checkpoint_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return onnx_from_checkpoint(predict_checkpoint_path, tmp_path_factory.mktemp("predict") / "predict.onnx")
+
+
+@pytest.fixture(scope="session")
 def onnx_path(checkpoint_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return onnx_from_checkpoint(checkpoint_path, tmp_path_factory.mktemp("onnx") / "model.onnx")
 

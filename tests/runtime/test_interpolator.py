@@ -315,16 +315,18 @@ def test_upsample_refuses_a_new_size_mid_stream(onnx_path):
         list(interp.upsample(frames, 2))
 
 
+def endless_frames(pulled):
+    """An endless stream of frames that records in ``pulled`` how many were taken."""
+    for i in itertools.count():
+        pulled.append(i)
+        yield moving_frames(1)[0]
+
+
 def test_upsample_is_lazy(onnx_path):
     pulled = []
 
-    def endless():
-        for i in itertools.count():
-            pulled.append(i)
-            yield moving_frames(1)[0]
-
     with Interpolator(onnx_path) as interp:
-        out = list(itertools.islice(interp.upsample(endless(), 2), 5))
+        out = list(itertools.islice(interp.upsample(endless_frames(pulled), 2), 5))
     assert len(out) == 5 and len(pulled) == 3
 
 
@@ -426,13 +428,8 @@ def level_of(frame, frames):
 def test_retime_is_lazy_and_holds_little(onnx_path):
     pulled = []
 
-    def endless():
-        for i in itertools.count():
-            pulled.append(i)
-            yield moving_frames(1)[0]
-
     with Interpolator(onnx_path) as interp:
-        stream = interp.retime(endless(), 24, 60)
+        stream = interp.retime(endless_frames(pulled), 24, 60)
         first = list(itertools.islice(stream, 1))
         assert len(first) == 1 and pulled == [0]
         rest = list(itertools.islice(stream, 99))

@@ -1,10 +1,8 @@
 import numpy as np
 import pytest
-import torch
 from corrwise.errors import ContractError, InputError
 from corrwise.export import onnx_from_checkpoint
 from corrwise.export.onnx_export import OnnxOptions
-from corrwise.models import build_model, save_checkpoint
 from corrwise.runtime import Interpolator, open_runner
 from corrwise.runtime.frames import to_frame, to_tensor
 from corrwise.runtime.predictor import Predictor, PredictorStream
@@ -16,30 +14,15 @@ K = 3
 
 
 @pytest.fixture(scope="module")
-def predict_checkpoint(tmp_path_factory):
-    """A predict edge-unet (K = 3) whose head is random, so it does more than copy the last frame."""
-    torch.manual_seed(1)
-    model = build_model("edge-unet", {"task": "predict", "base_channels": 8})
-    torch.nn.init.normal_(model.head.weight, std=0.05)
-    path = tmp_path_factory.mktemp("predict") / "predict.safetensors"
-    return save_checkpoint(path, model, "edge-unet", {"loss": "l1", "steps": 0})
-
-
-@pytest.fixture(scope="module")
-def predict_onnx(predict_checkpoint, tmp_path_factory):
-    return onnx_from_checkpoint(predict_checkpoint, tmp_path_factory.mktemp("predict") / "predict.onnx")
-
-
-@pytest.fixture(scope="module")
-def fused_predict_onnx(predict_checkpoint, tmp_path_factory):
+def fused_predict_onnx(predict_checkpoint_path, tmp_path_factory):
     path = tmp_path_factory.mktemp("predict") / "predict_uint8.onnx"
-    return onnx_from_checkpoint(predict_checkpoint, path, options=OnnxOptions(io="uint8"))
+    return onnx_from_checkpoint(predict_checkpoint_path, path, options=OnnxOptions(io="uint8"))
 
 
 @pytest.fixture(scope="module")
-def raw(predict_onnx):
+def raw(predict_onnx_path):
     """The bare runner, for computing what the Predictor should give."""
-    with open_runner(predict_onnx, threads=1) as runner:
+    with open_runner(predict_onnx_path, threads=1) as runner:
         yield runner
 
 
@@ -55,9 +38,9 @@ def infer(runner, tensors):
     return runner.infer(dict(zip(c.input_names, tensors, strict=True)))[c.output_names[0]]
 
 
-def test_first_push_fills_the_context_with_copies(predict_onnx, raw):
+def test_first_push_fills_the_context_with_copies(predict_onnx_path, raw):
     frame = shot(1)[0]
-    with Predictor(predict_onnx, threads=1) as predictor:
+    with Predictor(predict_onnx_path, threads=1) as predictor:
         assert predictor.context_frames == K and predictor.contract.task == "predict"
         out = predictor.push(frame)
         assert predictor.stream.frames_seen == 1 and len(predictor.stream.context) == K
@@ -67,9 +50,9 @@ def test_first_push_fills_the_context_with_copies(predict_onnx, raw):
     assert not np.array_equal(out, frame)  # the model does more than copy the last frame
 
 
-def test_context_is_the_last_k_frames(predict_onnx, raw):
+def test_context_is_the_last_k_frames(predict_onnx_path, raw):
     frames = shot(5)
-    with Predictor(predict_onnx, threads=1) as predictor:
+    with Predictor(predict_onnx_path, threads=1) as predictor:
         outs = [predictor.push(f) for f in frames]
         context = list(predictor.stream.context)
     tensors = [to_tensor(f, raw.contract) for f in frames]
@@ -80,9 +63,12 @@ def test_context_is_the_last_k_frames(predict_onnx, raw):
     np.testing.assert_array_equal(outs[1], to_frame(infer(raw, second), raw.contract))
 
 
-def test_rollout_feeds_predictions_back_and_keeps_the_state(predict_onnx, raw):
+def test_rollout_feeds_predictions_back_and_keeps_the_state(predict_onnx_path, raw):
     frames, after = shot(5)[:4], shot(5)[4]
-    with Predictor(predict_onnx, threads=1) as predictor, Predictor(predict_onnx, threads=1) as twin:
+    with (
+        Predictor(predict_onnx_path, threads=1) as predictor,
+        Predictor(predict_onnx_path, threads=1) as twin,
+    ):
         for f in frames:
             predictor.push(f)
             twin.push(f)
@@ -98,8 +84,8 @@ def test_rollout_feeds_predictions_back_and_keeps_the_state(predict_onnx, raw):
     assert len(future) == 3 and not np.array_equal(future[0], future[2])
 
 
-def test_rollout_checks(predict_onnx):
-    with Predictor(predict_onnx) as predictor:
+def test_rollout_checks(predict_onnx_path):
+    with Predictor(predict_onnx_path) as predictor:
         with pytest.raises(InputError, match="push"):
             predictor.rollout(1)
         predictor.push(shot(1)[0])
@@ -108,12 +94,12 @@ def test_rollout_checks(predict_onnx):
                 predictor.rollout(k)
 
 
-def test_step_batches_by_size_and_matches_separate_pushes(predict_onnx):
+def test_step_batches_by_size_and_matches_separate_pushes(predict_onnx_path):
     a, b, c = shot(4, 48, 64), shot(4, 37, 53, data.coffee()), shot(4, 48, 64, data.chelsea(), 50, 50)
-    runner = CountingRunner(predict_onnx)
+    runner = CountingRunner(predict_onnx_path)
     with Predictor(runner) as batched:
         streams = [batched.new_stream() for _ in range(3)]
-        separate = [Predictor(predict_onnx, threads=1) for _ in range(3)]
+        separate = [Predictor(predict_onnx_path, threads=1) for _ in range(3)]
         for i in range(4):
             outs = batched.step(streams, [a[i], b[i], c[i]])
             refs = [p.push(f[i]) for p, f in zip(separate, (a, b, c), strict=True)]
@@ -125,16 +111,16 @@ def test_step_batches_by_size_and_matches_separate_pushes(predict_onnx):
     assert [s.frames_seen for s in streams] == [4, 4, 4]
 
 
-def test_push_is_step_on_the_default_stream(predict_onnx):
+def test_push_is_step_on_the_default_stream(predict_onnx_path):
     frames = shot(3)
-    with Predictor(predict_onnx) as p1, Predictor(predict_onnx) as p2:
+    with Predictor(predict_onnx_path) as p1, Predictor(predict_onnx_path) as p2:
         for f in frames:
             np.testing.assert_array_equal(p1.push(f), p2.step([p2.stream], [f])[0])
 
 
-def test_step_checks(predict_onnx):
+def test_step_checks(predict_onnx_path):
     frame = shot(1)[0]
-    with Predictor(predict_onnx) as predictor:
+    with Predictor(predict_onnx_path) as predictor:
         stream = predictor.new_stream()
         with pytest.raises(InputError, match="one frame per stream"):
             predictor.step([stream], [frame, frame])
@@ -148,8 +134,8 @@ def test_step_checks(predict_onnx):
         assert fresh.frames_seen == 0  # nothing changed when one frame was bad
 
 
-def test_a_new_resolution_needs_a_reset(predict_onnx):
-    with Predictor(predict_onnx) as predictor:
+def test_a_new_resolution_needs_a_reset(predict_onnx_path):
+    with Predictor(predict_onnx_path) as predictor:
         predictor.push(shot(1)[0])
         with pytest.raises(InputError, match=r"32x24.*64x48.*reset\(\)"):
             predictor.push(shot(1, 24, 32)[0])
@@ -158,9 +144,9 @@ def test_a_new_resolution_needs_a_reset(predict_onnx):
         assert predictor.push(shot(1, 24, 32)[0]).shape == (24, 32, 3)
 
 
-def test_a_scene_cut_resets_the_stream(predict_onnx):
+def test_a_scene_cut_resets_the_stream(predict_onnx_path):
     first, second = shot(3), shot(2, image=data.coffee())
-    with Predictor(predict_onnx) as predictor, Predictor(predict_onnx) as fresh:
+    with Predictor(predict_onnx_path) as predictor, Predictor(predict_onnx_path) as fresh:
         for f in first:
             predictor.push(f)
         assert predictor.cuts == 0
@@ -171,16 +157,16 @@ def test_a_scene_cut_resets_the_stream(predict_onnx):
         assert predictor.cuts == 1
 
 
-def test_no_reset_with_detection_off(predict_onnx):
-    with Predictor(predict_onnx, cut_threshold=0) as predictor:
+def test_no_reset_with_detection_off(predict_onnx_path):
+    with Predictor(predict_onnx_path, cut_threshold=0) as predictor:
         for f in [*shot(3), shot(1, image=data.coffee())[0]]:
             predictor.push(f)
         assert predictor.cuts == 0 and predictor.stream.frames_seen == 4
 
 
-def test_odd_sizes_round_trip(predict_onnx, raw):
+def test_odd_sizes_round_trip(predict_onnx_path, raw):
     frames = shot(2, 37, 53)
-    with Predictor(predict_onnx) as predictor:
+    with Predictor(predict_onnx_path) as predictor:
         outs = [predictor.push(f) for f in frames]
         assert all(o.shape == (37, 53, 3) and o.dtype == np.uint8 for o in outs)
         y = predictor.run([to_tensor(f, raw.contract) for f in (frames[0], frames[0], frames[1])])
@@ -188,18 +174,18 @@ def test_odd_sizes_round_trip(predict_onnx, raw):
     np.testing.assert_array_equal(outs[1], to_frame(y, raw.contract))
 
 
-def test_gray_frames_are_accepted(predict_onnx):
+def test_gray_frames_are_accepted(predict_onnx_path):
     frames = shot(2)
-    with Predictor(predict_onnx) as p1, Predictor(predict_onnx) as p2:
+    with Predictor(predict_onnx_path) as p1, Predictor(predict_onnx_path) as p2:
         gray = [p1.push(f[..., 0]) for f in frames]
         rgb = [p2.push(np.repeat(f[..., :1], 3, axis=2)) for f in frames]
     for g, r in zip(gray, rgb, strict=True):
         np.testing.assert_array_equal(g, r)
 
 
-def test_run_checks_the_context(predict_onnx):
+def test_run_checks_the_context(predict_onnx_path):
     x = np.zeros((1, 3, 8, 8), np.float32)
-    with Predictor(predict_onnx) as predictor:
+    with Predictor(predict_onnx_path) as predictor:
         with pytest.raises(InputError, match="takes 3 context frames"):
             predictor.run([x, x])
         with pytest.raises(InputError, match="one shape"):
@@ -207,16 +193,16 @@ def test_run_checks_the_context(predict_onnx):
         assert predictor.run([x, x, x]).shape == x.shape
 
 
-def test_models_for_the_other_task_are_refused(predict_onnx, onnx_path):
+def test_models_for_the_other_task_are_refused(predict_onnx_path, onnx_path):
     with pytest.raises(ContractError, match=r"'interpolate' model.*use Interpolator"):
         Predictor(onnx_path)
     with pytest.raises(ContractError, match=r"'predict' model.*use Predictor"):
-        Interpolator(predict_onnx)
+        Interpolator(predict_onnx_path)
 
 
-def test_fused_uint8_model(fused_predict_onnx, predict_onnx):
+def test_fused_uint8_model(fused_predict_onnx, predict_onnx_path):
     frames = shot(4)
-    with Predictor(fused_predict_onnx) as fused, Predictor(predict_onnx) as plain:
+    with Predictor(fused_predict_onnx) as fused, Predictor(predict_onnx_path) as plain:
         assert fused.contract.fused_io and fused.contract.layout == "NHWC"
         for f in frames:
             out, ref = fused.push(f), plain.push(f)

@@ -7,25 +7,12 @@ import av
 import click
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
-from corrwise.export import onnx_from_checkpoint
-from corrwise.models import build_model, save_checkpoint
 from corrwise.runtime import probe, read_frames
 from corrwise.runtime.cli import main, parse_rate
 
 from ..conftest import moving_frames
 from .test_video import CRF18_MEAN_LEVELS, audio_seconds, damaged_copy, write_av_clip
-
-
-@pytest.fixture(scope="module")
-def predict_onnx(tmp_path_factory):
-    """A tiny edge-unet exported for the predict task."""
-    torch.manual_seed(0)
-    model = build_model("edge-unet", {"task": "predict", "base_channels": 8})
-    folder = tmp_path_factory.mktemp("predict")
-    ckpt = save_checkpoint(folder / "model.safetensors", model, "edge-unet", {"loss": "l1", "steps": 0})
-    return onnx_from_checkpoint(ckpt, folder / "model.onnx")
 
 
 @pytest.fixture
@@ -82,9 +69,9 @@ def test_interpolate_without_audio_and_with_a_limit(tmp_path, clip, onnx_path):
     assert audio_seconds(out)[0] == 0
 
 
-def test_predict_writes_every_frame_and_reports_psnr(tmp_path, clip, predict_onnx):
+def test_predict_writes_every_frame_and_reports_psnr(tmp_path, clip, predict_onnx_path):
     out = tmp_path / "pred.mp4"
-    result = run("predict", clip, out, "-m", predict_onnx, "--horizon", 2, "--no-progress")
+    result = run("predict", clip, out, "-m", predict_onnx_path, "--horizon", 2, "--no-progress")
     assert result.exit_code == 0, result.output
     assert "8 frames at 24 fps -> 8 frames at 24 fps" in result.output
     assert "mean PSNR of the 6 predicted frames" in result.output and "dB (horizon 2)" in result.output
@@ -94,9 +81,9 @@ def test_predict_writes_every_frame_and_reports_psnr(tmp_path, clip, predict_onn
     assert np.abs(pred[5].astype(int) - src[5].astype(int)).mean() > CRF18_MEAN_LEVELS  # a prediction
 
 
-def test_predict_side_by_side(tmp_path, clip, predict_onnx):
+def test_predict_side_by_side(tmp_path, clip, predict_onnx_path):
     out = tmp_path / "pred.mp4"
-    result = run("predict", clip, out, "-m", predict_onnx, "--side-by-side", "--no-progress")
+    result = run("predict", clip, out, "-m", predict_onnx_path, "--side-by-side", "--no-progress")
     assert result.exit_code == 0, result.output
     info = probe(out)
     assert (info.width, info.height, info.frames) == (128, 48, 8)
@@ -128,10 +115,17 @@ def test_a_truncated_input_exits_1_with_a_partial_file(tmp_path, onnx_path):
     ],
     ids=["not-a-video", "predict-model", "interpolate-model", "factor-and-fps", "bad-fps", "factor-3", "cut"],
 )
-def test_user_errors_exit_2_with_one_line_and_no_file(tmp_path, clip, onnx_path, predict_onnx, args, message):
+def test_user_errors_exit_2_with_one_line_and_no_file(
+    tmp_path, clip, onnx_path, predict_onnx_path, args, message
+):
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"\x00not a video" * 100)
-    names = {"garbage": garbage, "out": tmp_path / "out.mp4", "interp": onnx_path, "predict": predict_onnx}
+    names = {
+        "garbage": garbage,
+        "out": tmp_path / "out.mp4",
+        "interp": onnx_path,
+        "predict": predict_onnx_path,
+    }
     result = run(*[a.format(clip=clip, **names) for a in args])
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
@@ -148,7 +142,7 @@ def test_carried_audio_decodes(tmp_path, clip, onnx_path):
     assert audio_seconds(out)[2] > 0
 
 
-def test_report_json_matches_the_run(tmp_path, clip, onnx_path, predict_onnx):
+def test_report_json_matches_the_run(tmp_path, clip, onnx_path, predict_onnx_path):
     report = tmp_path / "reports" / "interp.json"
     report.parent.mkdir()
     result = run(
@@ -163,7 +157,9 @@ def test_report_json_matches_the_run(tmp_path, clip, onnx_path, predict_onnx):
         48.0,
     )
     assert data["backend"].startswith("onnxruntime") and data["error"] is None and data["throughput"] > 0
-    result = run("predict", clip, tmp_path / "p.mp4", "-m", predict_onnx, "--no-progress", "--report", report)
+    result = run(
+        "predict", clip, tmp_path / "p.mp4", "-m", predict_onnx_path, "--no-progress", "--report", report
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert (data["frames_out"], data["horizon"], data["predicted"]) == (8, 1, 7)

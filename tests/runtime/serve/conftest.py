@@ -13,11 +13,6 @@ from tests.runtime.serve.helpers import export_edge_unet
 
 
 @pytest.fixture(scope="session")
-def predict_onnx_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export_edge_unet(tmp_path_factory.mktemp("predict"), "predict", {"task": "predict"})
-
-
-@pytest.fixture(scope="session")
 def timestep_onnx_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_edge_unet(tmp_path_factory.mktemp("timestep"), "interp_t", {"timestep": True})
 
