@@ -143,8 +143,10 @@ def int8(
 ) -> None:
     """Quantise the fp32 ONNX MODEL to INT8 (static QDQ), calibrated on real frames.
 
-    The first convolution and the output head stay in float; check the
-    result with `corr-export verify OUTPUT --against CHECKPOINT`.
+    For --target cpu, thin convolutions (the first layer, the output head)
+    are zero-padded to channel counts the int8 kernels run fast, then
+    quantised; for --target tensorrt they stay float. Check the result with
+    `corr-export verify OUTPUT --against CHECKPOINT`.
     """
     with user_errors():
         _export("corr-export int8")

@@ -4,17 +4,20 @@ Two targets, because the fast int8 kernels differ:
 
 * ``cpu`` (ONNX Runtime on x86/ARM CPUs): uint8 activations with a zero
   point and int8 per-channel weights (U8S8), the combination MLAS runs
-  fastest. Only the convolutions are quantised: with the skip
-  concatenations, upsampling and LeakyReLUs in int8 too the graph measured
-  no faster on these CPUs (ONNX Runtime's uint8 Resize is a slow generic
-  kernel) and 5 dB further from fp32.
+  fastest. Thin convolutions are first zero-padded to channel counts the
+  int8 kernels handle well (:mod:`corrwise.export.channel_padding`; exact),
+  then only the convolutions are quantised: with the skip concatenations,
+  upsampling and LeakyReLUs in int8 too the graph measured no faster on these
+  CPUs (ONNX Runtime's uint8 Resize is a slow generic kernel) and 2-3 dB
+  further from fp32.
 * ``tensorrt`` (explicit quantisation): symmetric int8 activations and
   weights (zero point 0, what TensorRT accepts), Q/DQ pairs on the
   convolutions' inputs, and TensorRT fuses them.
 
-Both keep convolutions with fewer than :data:`MIN_CHANNELS` input or output
-channels in float: the first layer (raw pixels) and the output head (the
-frame itself) measured no reliably faster in int8 and 5 dB further from fp32. In graphs
+Convolutions still thinner than :data:`MIN_CHANNELS` input or output channels
+stay in float: on the ``tensorrt`` target the first layer (raw pixels) and the
+output head (the frame itself), on both targets layers the padding does not
+apply to (3-D or grouped convolutions). In graphs
 with normalisation layers (pix2pixHD's InstanceNorm after every convolution)
 convolution outputs stay float: a per-tensor int8 range flattens channels of
 small variance, and the normalisation then magnifies the error.
@@ -36,6 +39,7 @@ from corrwise.contract import IOContract
 from corrwise.errors import ConfigError, ExportError
 from corrwise.export.artifact import read_contract
 from corrwise.export.calibration import fit_window, frame_windows, model_inputs, window_length
+from corrwise.export.channel_padding import pad_thin_convolutions
 from corrwise.extras import import_for
 from corrwise.tolerances import psnr_db
 
@@ -155,7 +159,7 @@ def int8_from_onnx(
     quantization = import_for("onnxruntime.quantization", None, "corr-export int8")
     with tempfile.TemporaryDirectory(prefix="corrwise-int8-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        _prepare(quantization, Path(onnx_path), prepared)
+        _prepare(quantization, Path(onnx_path), prepared, pad=options.target == "cpu")
         quantiser = _Quantiser(quantization, prepared, Path(tmp), inputs, options)
         floats, psnr = quantiser.with_fallback(tick)
         model = onnx.load(str(quantiser.path(floats)))
@@ -166,12 +170,21 @@ def int8_from_onnx(
     return Path(output)
 
 
-def _prepare(quantization: Any, source: Path, prepared: Path) -> None:
-    """ONNX Runtime's pre-processing: graph optimisation and shape inference, so Q/DQ go where they fuse."""
+def _prepare(quantization: Any, source: Path, prepared: Path, pad: bool) -> None:
+    """Optimise and shape-infer ``source`` so Q/DQ go where they fuse; with ``pad``, pad thin convolutions.
+
+    The first step is ONNX Runtime's quantisation pre-processing; the second
+    zero-pads thin convolutions for the int8 CPU kernels (exact).
+    """
     try:
         quantization.shape_inference.quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
     except Exception as err:  # the pre-processor raises bare Exceptions
         raise ExportError(f"preparing {source} for quantisation failed: {err}") from err
+    if pad:
+        model = onnx.load(str(prepared))
+        if pad_thin_convolutions(model):
+            del model.graph.value_info[:]  # shapes of padded weights changed: infer afresh
+            onnx.save_model(onnx.shape_inference.infer_shapes(model), str(prepared))
 
 
 class _Quantiser:

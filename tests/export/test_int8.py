@@ -59,14 +59,33 @@ def test_cpu_target_uses_uint8_activations_and_tensorrt_target_symmetric_int8(qu
     assert set(trt_points) == {"int8"} and set(trt_points["int8"]) == {0}
 
 
-def test_thin_layers_stay_float_and_the_rest_is_quantised(onnx_path, quantised):
-    thin = thin_convolutions(onnx.load(str(onnx_path)))
-    assert len(thin) == 2  # the first layer (6 channels in) and the head (3 out)
-    model = onnx.load(str(quantised["cpu"]))
+def quantised_convolutions(model):
+    """(all Conv nodes, those whose input and weight both come through DequantizeLinear)."""
     dq_outputs = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
-    quantised_convs = [n for n in convs if n.input[0] in dq_outputs and n.input[1] in dq_outputs]
+    return convs, [n for n in convs if n.input[0] in dq_outputs and n.input[1] in dq_outputs]
+
+
+def test_cpu_target_pads_thin_layers_and_quantises_every_convolution(onnx_path, quantised):
+    assert len(thin_convolutions(onnx.load(str(onnx_path)))) == 2  # first layer (6 in), head (3 out)
+    model = onnx.load(str(quantised["cpu"]))
+    convs, quantised_convs = quantised_convolutions(model)
+    assert len(convs) == len(quantised_convs) >= 10
+    assert thin_convolutions(model) == []
+    ops = [n.op_type for n in model.graph.node]
+    weights = {i.name: tuple(i.dims) for i in onnx.load(str(onnx_path)).graph.initializer}
+    narrow = [
+        n for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "Conv" and weights[n.input[1]][0] < 16
+    ]
+    slices = [n for n in model.graph.node if n.name.endswith("_channel_slice")]
+    assert ops.count("Pad") == 1 and len(slices) == len(narrow) >= 1  # 6 -> 8 channels in; < 16 out
+
+
+def test_tensorrt_target_keeps_thin_layers_float(quantised):
+    model = onnx.load(str(quantised["tensorrt"]))
+    convs, quantised_convs = quantised_convolutions(model)
     assert len(convs) - len(quantised_convs) == 2 and len(quantised_convs) >= 8
+    assert not {"Pad", "Slice"} & {n.op_type for n in model.graph.node}
 
 
 def test_contract_is_carried_with_int8_precision_and_calibration_facts(onnx_path, quantised, calib_clip):
@@ -159,4 +178,4 @@ def test_layers_fall_back_to_float_until_the_fidelity_floor_holds(onnx_path, cal
     assert sorted(facts["float_layers"]) == sorted(convs)  # an unreachable floor puts every layer back
     out = int8_from_onnx(onnx_path, tmp_path / "r.onnx", calib_clip, relaxed)
     facts = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[INT8_METADATA_KEY])
-    assert len(facts["float_layers"]) == 2
+    assert facts["float_layers"] == []  # no floor: every (padded) convolution is int8
