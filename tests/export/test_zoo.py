@@ -41,7 +41,9 @@ TENSORRT_OPS = {
     "ConvTranspose",
     "Div",
     "Expand",
-    "GridSample",  # edge-flow: backward warping (TensorRT >= 8.6)
+    "Floor",  # edge-flow: integer part of the flow (gather warp)
+    "Gather",  # shape arithmetic
+    "GatherElements",  # edge-flow: the gather warp's four neighbour reads
     "InstanceNormalization",
     "LeakyRelu",
     "Mul",
@@ -51,7 +53,7 @@ TENSORRT_OPS = {
     "ReduceSum",
     "Relu",
     "Reshape",
-    "Resize",  # mode nearest, checked below
+    "Resize",  # nearest, or linear with half-pixel centres; checked below
     "Shape",
     "Sigmoid",
     "Slice",
@@ -169,7 +171,8 @@ def test_graph_uses_only_tensorrt_operators(zoo, variant):
         if node.op_type == "Pad":
             assert attrs.get("mode") == b"reflect", node
         if node.op_type == "Resize":
-            assert attrs.get("mode") == b"nearest", node
+            linear = attrs.get("mode") == b"linear" and attrs.get("coordinate_transformation_mode") == b"half_pixel"
+            assert attrs.get("mode") == b"nearest" or linear, node
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
