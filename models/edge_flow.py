@@ -23,7 +23,9 @@
 
 Warping (``corrwise.models.warp``) is bilinear ``grid_sample`` with
 ``align_corners=False`` and border padding, flow in pixels of the map it is
-applied to. The soft-argmax makes even the untrained network a (learned-feature)
+applied to; exported graphs compute the same sampler with ``GatherElements``
+and a linear ``Resize``, which ONNX Runtime runs faster than ``GridSample``.
+The soft-argmax makes even the untrained network a (learned-feature)
 block matcher; its flow is zero where matching is ambiguous or the two frames
 are equal (the cost is then symmetric in d), and every head is zero-initialised,
 so with zero flow the output is the blend. The coarse level sees motions up to

@@ -171,8 +171,8 @@ def test_graph_uses_only_tensorrt_operators(zoo, variant):
         if node.op_type == "Pad":
             assert attrs.get("mode") == b"reflect", node
         if node.op_type == "Resize":
-            linear = attrs.get("mode") == b"linear" and attrs.get("coordinate_transformation_mode") == b"half_pixel"
-            assert attrs.get("mode") == b"nearest" or linear, node
+            mode, centres = attrs.get("mode"), attrs.get("coordinate_transformation_mode")
+            assert mode == b"nearest" or (mode == b"linear" and centres == b"half_pixel"), node
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
