@@ -36,6 +36,9 @@ def _run_options(command: Any) -> Any:
         click.option("--batch-size", type=int, default=None, help="Samples per step and process."),
         click.option("--lr", type=float, default=None, help="Peak learning rate (config: optim.lr)."),
         click.option("--model", default=None, help="Registered model name (config: model.name)."),
+        click.option("--init", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="Start from the weights of this model.safetensors (same model and options): "
+                     "fine-tuning (config: model.init)."),
         click.option("--loss", default=None,
                      help="Base loss, e.g. l1, mse, l1+vgg (config: loss.base)."),
         click.option("--corrwise/--pixelwise", "corrwise", default=None,
@@ -58,6 +61,7 @@ SHORTCUTS = {
     "batch_size": "batch_size",
     "lr": "optim.lr",
     "model": "model.name",
+    "init": "model.init",
     "loss": "loss.base",
     "corrwise": "loss.corrwise",
     "flow": "loss.flow",

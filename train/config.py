@@ -48,10 +48,19 @@ YamlLoader.add_implicit_resolver(
 
 @dataclass(frozen=True)
 class ModelSection:
-    """Which network to train: a registry name and its options (see ``corrwise.models``)."""
+    """Which network to train: a registry name and its options (see ``corrwise.models``).
+
+    Attributes:
+        name: registered model name.
+        options: the model's config fields.
+        init: a checkpoint (``model.safetensors``) of the same model and options whose
+            weights start the run (fine-tuning); None starts from random weights.
+            Optimiser state, step count and schedule start afresh.
+    """
 
     name: str = "edge-unet"
     options: Mapping[str, Any] = field(default_factory=dict)
+    init: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +250,7 @@ def _with_task(model: ModelSection, task: str) -> ModelSection:
 
     fields = {f.name for f in dataclasses.fields(model_class(model.name).config_class)}
     if "task" in fields and "task" not in model.options:
-        return ModelSection(model.name, {**model.options, "task": task})
+        return ModelSection(model.name, {**model.options, "task": task}, model.init)
     return model
 
 

@@ -21,14 +21,14 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from corrwise.atomic import atomic_output
 from corrwise.errors import ConfigError, InputError
-from corrwise.models import build_model, export_spec, save_checkpoint
+from corrwise.models import build_model, export_spec, load_checkpoint, save_checkpoint
 from corrwise.train import distributed
 from corrwise.train.config import RunConfig
 from corrwise.train.criterion import Criterion
@@ -102,7 +102,10 @@ class _Run:
                 f"{self.spec.task!r} task, not {config.task!r}"
             )
         torch.manual_seed(config.seed)
-        self.model = build_model(config.model.name, config.model.options).to(context.device).train()
+        self.model = build_model(config.model.name, config.model.options)
+        if config.model.init is not None:
+            _initialise(self.model, config.model.name, Path(config.model.init))
+        self.model = self.model.to(context.device).train()
         self.optimizer = build_optimizer(self.model.parameters(), config.optim)
         self.criterion = Criterion(config.loss).to(context.device)
         self.dataset = build_dataset(config.task, config.data)
@@ -345,6 +348,21 @@ class _Run:
 
         with atomic_output(self.run_dir / "config.yaml") as tmp:
             tmp.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+
+
+def _initialise(model: torch.nn.Module, name: str, checkpoint: Path) -> None:
+    """Copy the weights of ``checkpoint`` into ``model`` (registered as ``name``).
+
+    ConfigError when the checkpoint holds another model or other options.
+    """
+    loaded = load_checkpoint(checkpoint)
+    theirs, ours = asdict(loaded.model.config), asdict(model.config)
+    if loaded.name != name or theirs != ours:
+        raise ConfigError(
+            f"model.init: {checkpoint} holds {loaded.name!r} with {theirs}, but this run trains "
+            f"{name!r} with {ours}; fine-tuning needs the same model and options"
+        )
+    model.load_state_dict(loaded.model.state_dict())
 
 
 def _validation_data(config: RunConfig) -> torch.utils.data.Dataset | None:

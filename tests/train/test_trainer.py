@@ -159,3 +159,42 @@ def test_asking_for_cuda_without_it_is_a_clear_error(tmp_path):
         pytest.skip("this machine has CUDA")
     with pytest.raises(ConfigError, match="no CUDA device"):
         train(tiny(device="cuda"), tmp_path, progress=False)
+
+
+def test_init_starts_from_the_weights_of_a_checkpoint(tmp_path):
+    first = train(tiny(), tmp_path / "first", progress=False)
+    frozen = {"lr": 1e-9}  # one step that cannot move the weights
+    tuned = train(
+        tiny(steps=1, optim=frozen, model={**TINY_MODEL, "init": str(first.checkpoint)}),
+        tmp_path / "tuned",
+        progress=False,
+    )
+    fresh = train(tiny(steps=1, optim=frozen), tmp_path / "fresh", progress=False)
+    start, after, scratch = (_weights(r.checkpoint) for r in (first, tuned, fresh))
+    assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in start)
+    assert any(not torch.allclose(start[k], scratch[k]) for k in start)
+
+
+def test_init_from_another_model_is_refused(tmp_path):
+    first = train(tiny(), tmp_path / "first", progress=False)
+    other = {"name": "edge-unet", "options": {"base_channels": 8, "depth": 2}, "init": str(first.checkpoint)}
+    with pytest.raises(ConfigError, match="same model and options"):
+        train(tiny(model=other), tmp_path / "other", progress=False)
+
+
+def test_cli_init_fine_tunes_and_records_the_source(tmp_path):
+    import yaml
+    from click.testing import CliRunner
+    from corrwise.train.cli import main
+
+    first = train(tiny(), tmp_path / "first", progress=False)
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"model": TINY_MODEL, "data": TINY_DATA, "sample_every": 0}))
+    out = tmp_path / "tuned"
+    args = ["interpolate", "--config", str(config), "--steps", "1", "--quiet", "--out", str(out)]
+    result = CliRunner().invoke(main, [*args, "--init", str(first.checkpoint)])
+    assert result.exit_code == 0, result.output
+    recorded = yaml.safe_load((out / "config.yaml").read_text())
+    assert recorded["model"]["init"] == str(first.checkpoint)
+    missing = CliRunner().invoke(main, [*args, "--init", str(tmp_path / "nope.safetensors")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
