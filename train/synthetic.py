@@ -40,6 +40,13 @@ class SyntheticConfig:
         sprites: (min, max) number of sprites per sample.
         sprite_size: (min, max) sprite side (pixels).
         seed: base seed; sample ``i`` depends only on (seed, i).
+        still_camera: probability (0..1) that a sample's background does not move,
+            as with a camera on a tripod: interpolators must then leave it exactly
+            where it is, fine detail included.
+        patterns: probability (0..1) that a sample's background is a procedural
+            pattern of thin lines (grids, stripes, checkerboards, 1-3 px lines every
+            6-20 px) instead of a photo: periodic detail that a flow estimator can
+            mismatch and a sub-pixel warp blurs.
     """
 
     height: int = 96
@@ -49,8 +56,13 @@ class SyntheticConfig:
     sprites: tuple[int, int] = (2, 5)
     sprite_size: tuple[int, int] = (10, 36)
     seed: int = 0
+    still_camera: float = 0.0
+    patterns: float = 0.0
 
     def __post_init__(self) -> None:
+        for name in ("still_camera", "patterns"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
         if self.height < 16 or self.width < 16:
             raise ConfigError(f"frames must be at least 16x16, got {self.height}x{self.width}")
         if self.max_motion < 0 or self.camera_motion < 0:
@@ -74,6 +86,36 @@ def load_photos(min_height: int, min_width: int) -> list[np.ndarray]:
             image = np.clip(np.round(scaled), 0, 255).astype(np.uint8)
         photos.append(image)
     return photos
+
+
+def _pattern(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A background of thin lines: uint8 (height, width, 3), two random colours.
+
+    A grid, stripes along x or y, or a checkerboard; lines 1-3 px wide every 6-20 px.
+    """
+    yy, xx = np.mgrid[0:height, 0:width]
+    period, line = int(rng.integers(6, 21)), int(rng.integers(1, 4))
+    oy, ox = rng.integers(0, period, size=2)
+    rows, cols = (yy + oy) % period < line, (xx + ox) % period < line
+    kind = rng.integers(4)
+    on = [rows | cols, rows, cols, ((yy + oy) // period + (xx + ox) // period) % 2 == 1][kind]
+    ink, paper = rng.integers(0, 256, size=(2, 3))
+    return np.where(on[..., None], ink, paper).astype(np.uint8)
+
+
+def _scene(
+    cfg: SyntheticConfig, photo: np.ndarray, key: list[int], size: tuple[int, int]
+) -> tuple[np.ndarray, bool]:
+    """The background of one sample and whether its camera stands still.
+
+    Draws from its own stream (``key`` + [1]), so samples of a config with
+    ``still_camera`` and ``patterns`` at 0 are the ones rendered before those options existed.
+    """
+    if cfg.still_camera == 0.0 and cfg.patterns == 0.0:
+        return photo, False
+    rng = np.random.default_rng([*key, 1])
+    still, patterned = rng.random() < cfg.still_camera, rng.random() < cfg.patterns
+    return (_pattern(rng, *size) if patterned else photo), still
 
 
 def _even(rng: np.random.Generator, limit: int, size: int = 2) -> np.ndarray:
@@ -124,9 +166,11 @@ def render_triplet(photos: list[np.ndarray], cfg: SyntheticConfig, index: int) -
     """
     rng = np.random.default_rng([cfg.seed, index])
     H, W = cfg.height, cfg.width
-    photo = photos[rng.integers(len(photos))]
-    cam = _even(rng, cfg.camera_motion)  # (dy, dx) of the scene content
     pad = cfg.camera_motion
+    photo, still = _scene(
+        cfg, photos[rng.integers(len(photos))], [cfg.seed, index], (H + 2 * pad, W + 2 * pad)
+    )
+    cam = _even(rng, cfg.camera_motion) * (not still)  # (dy, dx) of the scene content
     oy = rng.integers(pad, photo.shape[0] - H - pad + 1) if photo.shape[0] >= H + 2 * pad else 0
     ox = rng.integers(pad, photo.shape[1] - W - pad + 1) if photo.shape[1] >= W + 2 * pad else 0
     frames = np.empty((3, H, W, 3), dtype=np.float32)
@@ -183,8 +227,10 @@ def render_clip(
         raise ConfigError(f"a clip needs at least 1 frame, got {frames}")
     rng = np.random.default_rng([cfg.seed, index, frames])
     H, W = cfg.height, cfg.width
-    photo = photos[rng.integers(len(photos))]
-    cam, origin = _camera_path(rng, photo.shape, (H, W), cfg.camera_motion, frames - 1)
+    span = cfg.camera_motion * max(frames - 1, 0)
+    key, size = [cfg.seed, index, frames], (H + span, W + span)
+    photo, still = _scene(cfg, photos[rng.integers(len(photos))], key, size)
+    cam, origin = _camera_path(rng, photo.shape, (H, W), 0 if still else cfg.camera_motion, frames - 1)
     sprites = [_sprite(rng, cfg.sprite_size) for _ in range(rng.integers(cfg.sprites[0], cfg.sprites[1] + 1))]
     velocities = [rng.integers(-cfg.max_motion, cfg.max_motion + 1, size=2) for _ in sprites]
     middles = [rng.integers([-8, -8], [H - 4, W - 4]) for _ in sprites]

@@ -65,3 +65,35 @@ def test_bad_config_is_rejected():
 def test_index_out_of_range(dataset):
     with pytest.raises(IndexError):
         dataset[50]
+
+
+def test_still_camera_keeps_the_background_in_place_and_zero_flow():
+    cfg = SyntheticConfig(height=48, width=80, sprites=(1, 1), sprite_size=(2, 2), seed=5, still_camera=1.0)
+    for i in range(6):
+        item = SyntheticTriplets(cfg, length=10)[i]
+        flow = item["flow"].numpy()
+        background = np.all(flow == 0, axis=0)  # the 2x2 sprite may move; everything else stands
+        assert background.mean() > 0.99
+        unchanged = (item["frame0"] == item["frame1"]).all(dim=0).numpy()
+        assert unchanged.mean() > 0.99
+
+
+def test_patterns_replace_the_photo_with_thin_two_colour_lines():
+    cfg = SyntheticConfig(height=48, width=80, sprites=(1, 1), sprite_size=(2, 2), seed=2, patterns=1.0)
+    for i in range(6):
+        frame = SyntheticTriplets(cfg, length=10)[i]["frame0"].numpy()
+        counts = np.unique(frame.reshape(3, -1).T, axis=0, return_counts=True)[1]
+        assert counts[np.argsort(counts)[-2:]].sum() >= 48 * 80 - 4  # ink and paper, plus the tiny sprite
+        assert np.abs(np.diff(frame, axis=2)).max() > 0.0  # edges: lines, not a flat fill
+
+
+def test_options_at_zero_render_the_samples_of_the_default_config():
+    base = SyntheticTriplets(SyntheticConfig(height=48, width=80, seed=3), length=5)[4]
+    same = SyntheticTriplets(SyntheticConfig(height=48, width=80, seed=3, still_camera=0.0), length=5)[4]
+    assert all(torch.equal(base[k], same[k]) for k in base)
+
+
+@pytest.mark.parametrize("field", ["still_camera", "patterns"])
+def test_probabilities_outside_zero_one_are_config_errors(field):
+    with pytest.raises(ConfigError, match=field):
+        SyntheticConfig(**{field: 1.5})
