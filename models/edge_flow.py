@@ -55,8 +55,6 @@ BLOCK_FACTORS = (2, 2, 3, 6)  # flow-block widths per stage, times base_channels
 BLOCK_CONVS = (2, 2, 3, 3)  # convolutions per flow block, per stage (wide receptive field at 1/16)
 LOCAL_COST = (False, False, True, False)  # radius-1 cost volume of the warped pair, per refinement stage
 FLOW_OUT = 5  # flow t->0 (2), flow t->1 (2), mask logit (1)
-GATE_CHANNELS = 8  # width of the still gate's hidden layer
-GATE_START = -3.0  # the gate's initial logit: sigmoid(-3) = 0.05, nearly the gateless model
 
 
 @dataclass(frozen=True)
@@ -76,11 +74,6 @@ class EdgeFlowConfig:
         refine_channels: width of the full-resolution residual; 0 drops it.
         timestep: take a time input t in (0, 1): the midpoint flows are scaled by 2t and
             2(1 - t) and the fusion weights by (1 - t) and t.
-        still_gate: add a full-resolution gate that mixes in the unwarped blend of the
-            two frames where they agree. Flows come from 1/4 resolution and are never
-            exactly zero; a warp of fine static detail (thin lines) by a fraction of a
-            pixel blurs it, which the blend of a still background never does. The gate
-            sees |frame0 - frame1| and |warped0 - warped1| (grey, full resolution).
     """
 
     base_channels: int = 16
@@ -88,7 +81,6 @@ class EdgeFlowConfig:
     search_radius: int = 2
     refine_channels: int = 8
     timestep: bool = False
-    still_gate: bool = False
 
     def __post_init__(self) -> None:
         if not 4 <= self.base_channels <= 128:
@@ -99,10 +91,8 @@ class EdgeFlowConfig:
             raise ConfigError(f"search_radius must be in [1, 4] (pixels at 1/16), got {self.search_radius}")
         if not 0 <= self.refine_channels <= 64:
             raise ConfigError(f"refine_channels must be in [0, 64], got {self.refine_channels}")
-        for name in ("timestep", "still_gate"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise ConfigError(f"EdgeFlowConfig: {name} must be true or false, got {value!r}")
+        if not isinstance(self.timestep, bool):
+            raise ConfigError(f"EdgeFlowConfig: timestep must be true or false, got {self.timestep!r}")
 
 
 def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -201,11 +191,6 @@ class EdgeFlow(nn.Module):
         self.refine = _conv(9, rc) if rc else None
         if rc:
             heads["refine"] = _zero_conv(rc, 3)
-        self.gate = None
-        if self.config.still_gate:
-            self.gate = _conv(2, GATE_CHANNELS)
-            heads["gate"] = _zero_conv(GATE_CHANNELS, 1)
-            nn.init.constant_(heads["gate"].bias, GATE_START)
         self.head = nn.ModuleDict(heads)
 
     def _flow_stages(self) -> list[int]:
@@ -307,11 +292,6 @@ class EdgeFlow(nn.Module):
             fused = (a * w0 + b * w1) / (a + b + 1e-6)
         if self.refine is not None:
             fused = fused + self.head["refine"](self.refine(torch.cat([w0, w1, fused], dim=1)))
-        if self.gate is not None:
-            blend = 0.5 * (x0 + x1) if t is None else (1.0 - t) * x0 + t * x1  # (B, 3, H, W)
-            change = torch.cat([(a - b).abs().mean(1, keepdim=True) for a, b in ((x0, x1), (w0, w1))], 1)
-            g = torch.sigmoid(self.head["gate"](self.gate(change)))  # (B, 1, H, W) weight of the blend
-            fused = fused + g * (blend - fused)
         return torch.clamp(fused, -1.0, 1.0)  # (B, 3, H, W)
 
     def _encode(self, x: torch.Tensor) -> list[torch.Tensor]:

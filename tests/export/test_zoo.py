@@ -20,7 +20,6 @@ PIX = {"ngf": 8, "n_blocks": 1}  # n_downsampling stays at the paper's 4: align 
 VARIANTS = {
     "edge-flow": ("edge-flow", {"base_channels": 8}),
     "edge-flow-timestep": ("edge-flow", {"base_channels": 8, "timestep": True}),
-    "edge-flow-still-gate": ("edge-flow", {"base_channels": 8, "still_gate": True}),
     "edge-unet": ("edge-unet", {"base_channels": 8}),
     "edge-unet-timestep": ("edge-unet", {"base_channels": 8, "timestep": True}),
     "edge-unet-predict": ("edge-unet", {"base_channels": 8, "task": "predict"}),
@@ -33,7 +32,6 @@ VARIANTS = {
 SHAPES = [(2, 40, 72), (1, 37, 53)]
 # Operators of the exported graphs, all in TensorRT's ONNX parser (onnx-tensorrt docs/operators.md).
 TENSORRT_OPS = {
-    "Abs",  # edge-flow's still gate: |frame0 - frame1|
     "Add",
     "BatchNormalization",
     "Cast",  # edge-flow: the sampling grid (Range -> Cast -> Div)
@@ -52,7 +50,6 @@ TENSORRT_OPS = {
     "Pad",  # mode reflect, checked below
     "Range",
     "Reciprocal",  # edge-flow: the cost volume (features normalised, Sqrt -> Reciprocal)
-    "ReduceMean",  # edge-flow's still gate: mean over colour channels
     "ReduceSum",
     "Relu",
     "Reshape",

@@ -70,32 +70,6 @@ def test_zero_flow_and_half_mask_give_the_blend():
     torch.testing.assert_close(out, 0.5 * (x0 + x1), rtol=0, atol=TORCH_FP32)
 
 
-@pytest.mark.parametrize("timestep", [False, True])
-def test_still_gate_chooses_between_the_warped_frames_and_the_blend(timestep):
-    """Gate logit +30: the plain blend at t whatever the flow; -30: the gateless synthesis."""
-    options = {"base_channels": 8, "timestep": timestep, "still_gate": True}
-    gated = randomize_heads(build_model("edge-flow", options))
-    plain = build_model("edge-flow", {**options, "still_gate": False}).eval()
-    plain.load_state_dict({k: v for k, v in gated.state_dict().items() if "gate" not in k})
-    x0, x1 = frames(2, batch=2)
-    t = torch.tensor([0.25, 0.8]).view(2, 1, 1, 1) if timestep else None
-    flow, logit = torch.randn(2, 4, 64, 96) * 3, torch.randn(2, 1, 64, 96)
-    blend = 0.5 * (x0 + x1) if t is None else (1 - t) * x0 + t * x1
-    with torch.no_grad():
-        gated.head["gate"].weight.zero_()
-        gated.head["gate"].bias.fill_(30.0)
-        out = gated.synthesise(x0, x1, flow, logit, t)
-        torch.testing.assert_close(out, blend.clamp(-1, 1), rtol=0, atol=1e-5)
-        gated.head["gate"].bias.fill_(-30.0)
-        expected = plain.synthesise(x0, x1, flow, logit, t)
-        torch.testing.assert_close(gated.synthesise(x0, x1, flow, logit, t), expected, rtol=0, atol=1e-5)
-
-
-def test_still_gate_starts_nearly_closed():
-    model = build_model("edge-flow", {"base_channels": 8, "still_gate": True})
-    assert torch.sigmoid(model.head["gate"].bias).item() < 0.05
-
-
 def test_timestep_scales_the_fusion_weights():
     """Zero flow and mask 0.5 at time t: the blend (1 - t) * frame0 + t * frame1."""
     model = build_model("edge-flow", {"base_channels": 8, "timestep": True, "refine_channels": 0}).eval()
