@@ -14,6 +14,7 @@ from corrwise.errors import ConfigError
 from corrwise.tolerances import GREY_LEVEL
 from corrwise.train.cli import main
 from corrwise.train.toy import LOSS_LABELS, Scene, ToyConfig, best_shift, sharpness
+from corrwise.train.toy.flow import LayeredFlow
 from corrwise.train.toy.metrics import MAX_PSNR_DB, STEP
 from corrwise.train.toy.perceptual import RandomFeatureLoss
 from corrwise.train.toy.sprite import draw_car
@@ -135,3 +136,65 @@ def test_toy_runs_are_deterministic(tmp_path):
     first = train_one(loss, scene, config, torch.device("cpu"))
     second = train_one(loss, scene, config, torch.device("cpu"))
     assert torch.equal(first.output, second.output)
+
+
+def _car_mask(scene: Scene, position: float) -> torch.Tensor:
+    """(H, W) bool: where the car covers at least half a pixel at ``position``."""
+    return scene.shifted_layer(torch.tensor([position]))[0, 3] > 0.5
+
+
+@pytest.mark.parametrize(("target", "pred"), [(9.0, -3.0), (-14.0, 2.0), (5.25, 0.0)])
+def test_layered_flow_moves_the_car_and_keeps_the_photo_still(scene, target, pred):
+    flow = LayeredFlow(**ToyConfig().flow_options())
+    t, p = scene.render(torch.tensor([target, pred])).split(1)
+    flow_tp, flow_pt = flow.pair(t, p)
+    on_t, on_p = _car_mask(scene, target), _car_mask(scene, pred)
+    shift = pred - target
+    assert flow_tp[0, 0][on_t].median() == pytest.approx(shift, abs=0.25)  # T's car -> P's car
+    assert flow_pt[0, 0][on_p].median() == pytest.approx(-shift, abs=0.25)
+    assert (flow_tp[0, 0][on_t] != 0).float().mean() > 0.9  # the whole car, not just its edges
+    assert (flow_tp[:, 1] == 0).all()  # horizontal search only by default
+    top, bottom, left, right = scene.car_box(min(target, pred))
+    far = torch.ones_like(on_t)
+    far[top - 8 : bottom + 8, max(0, left - 8) : right + abs(int(shift)) + 8] = False
+    assert (flow_tp[0][:, far] == 0).all() and (flow_pt[0][:, far] == 0).all()  # the photo stays still
+
+
+def test_layered_flow_does_not_move_a_blurry_noisy_background(scene):
+    """A half-learnt background is blurry and noisy, not displaced: (almost) nothing may move."""
+    photo = scene.render(torch.tensor([0.0]))
+    blurry = F.avg_pool2d(photo, 3, stride=1, padding=1, count_include_pad=False)
+    noise = torch.randn(photo.shape, generator=torch.Generator().manual_seed(0))
+    noisy = (blurry + 0.03 * noise).clamp(-1, 1)
+    flow_ab, flow_ba = LayeredFlow(**ToyConfig().flow_options()).pair(photo, noisy)
+    moving = [(flow != 0).any(1).float().mean() for flow in (flow_ab, flow_ba)]
+    assert max(moving) < 0.02  # a few pixels around blurred lights; with min_error=0, 7-9 % move
+
+
+def test_layered_flow_matches_a_hedged_car_to_the_real_one(scene):
+    """Against the L1 hedge (per-pixel median) half the car already moves the right way, none the wrong."""
+    hedge = scene.render(torch.linspace(-scene.max_shift, scene.max_shift, 61)).median(0).values[None]
+    flow = LayeredFlow(**ToyConfig().flow_options())
+    for target in (-15.0, 15.0):
+        flow_tp, _ = flow.pair(scene.render(torch.tensor([target])), hedge)
+        moved = flow_tp[0, 0][_car_mask(scene, target)]
+        assert (moved * -target > 0).float().mean() >= 0.45 and (moved * -target < 0).sum() == 0
+
+
+def test_layered_flow_rejects_bad_options():
+    with pytest.raises(ConfigError, match="odd"):
+        LayeredFlow(max_shift=8, window=4)
+    with pytest.raises(ConfigError, match="max_shift"):
+        LayeredFlow(max_shift=0)
+
+
+def test_schedules_follow_the_config():
+    config = ToyConfig(steps=100, lr=1e-3, warmup=0.2, epsilon=0.05, epsilon_end=0.0, decay_from=0.75)
+    assert config.warmup_steps() == 20
+    assert config.epsilon_at(21) == pytest.approx(0.05) and config.epsilon_at(100) == pytest.approx(0.0)
+    assert 0 < config.epsilon_at(60) < 0.05
+    assert config.lr_at(1) == config.lr_at(75) == pytest.approx(1e-3)
+    assert config.lr_at(100) == pytest.approx(5e-5)
+    assert config.lr_at(88) < config.lr_at(80) < 1e-3
+    with pytest.raises(ConfigError, match="warmup"):
+        ToyConfig(warmup=1.5)

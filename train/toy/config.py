@@ -34,42 +34,70 @@ class ToyConfig:
         ngf, n_downsampling, n_blocks: size of the pix2pixHD global generator
             (the paper's is 64, 4, 9; these defaults train on a CPU in minutes).
         losses: loss names, keys of ``LOSS_LABELS``, trained in this order.
-        epsilon: the corr-wise loss's flow scale is ``1 - epsilon``.
-        warmup: corr-wise runs train this many first steps with the pixel-wise base loss.
+        epsilon: the corr-wise loss's flow scale is ``1 - epsilon`` when the corr-wise
+            steps start; it then falls linearly to ``epsilon_end`` at the last step.
+        epsilon_end: epsilon at the last step.
+        warmup: fraction of the steps a corr-wise run first trains with its pixel-wise base
+            loss, so the generator has drawn the background before the flow is trusted.
+        decay_from: fraction of the steps after which the learning rate falls linearly to
+            5 % of ``lr`` (every loss).
         snapshots: frames of the training video (outputs of the first corr-wise run).
         device: ``cpu``, ``cuda`` or ``auto``.
         background: scikit-image photo the car drives in front of.
-        flow_positions: the ``match`` estimator's matching grid (cells); 512 is a 16 x 32 grid
-            at 64 x 128, fine enough for the car, cheap enough for a CPU.
-        flow_refine_iters: Lucas–Kanade refinement iterations of ``match`` (0: off).
-        flow_margin: a matched flow is kept only where it warps the target better than zero
-            flow by this mean absolute error ([-1, 1] units); negative turns the screen off.
+        flow_reach: the layered flow searches horizontal shifts up to this fraction of the width.
+        flow_closing: side of the closing that fills the flow's moving layer, fraction of the width.
+        flow_min_error: pixels move only where zero motion misses them by more than this mean
+            absolute difference ([-1, 1] units).
     """
 
     height: int = 64
     width: int = 128
-    steps: int = 600
+    steps: int = 2000
     batch: int = 4
     lr: float = 2e-3
     seed: int = 0
     shift: float = 0.15
     car_width: float = 0.3
-    ngf: int = 16
+    ngf: int = 32
     n_downsampling: int = 3
     n_blocks: int = 3
     losses: tuple[str, ...] = field(default_factory=lambda: tuple(LOSS_LABELS))
-    epsilon: float = 0.1
-    warmup: int = 200
+    epsilon: float = 0.05
+    epsilon_end: float = 0.0
+    warmup: float = 0.2
+    decay_from: float = 0.75
     snapshots: int = 60
     device: str = "cpu"
     background: str = "rocket"
-    flow_positions: int = 512
-    flow_refine_iters: int = 0
-    flow_margin: float = 0.02
+    flow_reach: float = 0.19
+    flow_closing: float = 0.12
+    flow_min_error: float = 0.1
 
-    def flow_options(self) -> dict[str, int]:
-        """Options of the ``match`` flow estimator used by the corr-wise losses."""
-        return {"max_positions": self.flow_positions, "refine_iters": self.flow_refine_iters}
+    def flow_options(self) -> dict[str, int | float]:
+        """Options of :class:`~corrwise.train.toy.flow.LayeredFlow`, in pixels at this size."""
+        closing = max(3, round(self.flow_closing * self.width))
+        return {
+            "max_shift": max(1, round(self.flow_reach * self.width)),
+            "closing": closing + 1 - closing % 2,  # odd
+            "min_error": self.flow_min_error,
+        }
+
+    def warmup_steps(self) -> int:
+        """How many first steps a corr-wise run trains pixel-wise."""
+        return round(self.warmup * self.steps)
+
+    def epsilon_at(self, step: int) -> float:
+        """The corr-wise epsilon at ``step`` (1-based): ``epsilon`` after warm-up, down to ``epsilon_end``."""
+        start = self.warmup_steps()
+        progress = max(0.0, (step - start - 1) / max(self.steps - start - 1, 1))
+        return self.epsilon + (self.epsilon_end - self.epsilon) * min(progress, 1.0)
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate at ``step`` (1-based): ``lr``, then linearly down to 5 % after ``decay_from``."""
+        progress = (step - 1) / max(self.steps - 1, 1)
+        if progress <= self.decay_from:
+            return self.lr
+        return self.lr * max(0.05, 1 - (progress - self.decay_from) / (1 - self.decay_from))
 
     def __post_init__(self) -> None:
         align = 2**self.n_downsampling
@@ -78,8 +106,14 @@ class ToyConfig:
                 f"toy: size must be multiples of {align} and at least {4 * align} px, got "
                 f"{self.height}x{self.width}; try 64x128"
             )
-        if self.steps < 1 or self.batch < 1 or self.snapshots < 2 or self.warmup < 0:
-            raise ConfigError("toy: steps and batch must be >= 1, snapshots >= 2 and warmup >= 0")
+        if self.steps < 1 or self.batch < 1 or self.snapshots < 2:
+            raise ConfigError("toy: steps and batch must be >= 1 and snapshots >= 2")
+        if not (0 <= self.warmup < 1 and 0 <= self.decay_from <= 1 and 0 <= self.epsilon_end <= 1
+                and 0 <= self.epsilon <= 1):  # fmt: skip
+            raise ConfigError(
+                "toy: warmup must be in [0, 1), decay_from, epsilon and epsilon_end in [0, 1], got "
+                f"{self.warmup}, {self.decay_from}, {self.epsilon}, {self.epsilon_end}"
+            )
         if not 0 <= self.shift <= 0.3 or not 0.05 <= self.car_width <= 0.4:
             raise ConfigError(
                 f"toy: shift must be in [0, 0.3] and car_width in [0.05, 0.4] (fractions of the width), "

@@ -66,11 +66,16 @@ def train_one(
     marks = set(snapshot_steps(config.steps, config.snapshots))
     snaps: list[torch.Tensor] = []
     start = time.perf_counter()
+    warmup = config.warmup_steps()
     for step in range(1, config.steps + 1):
+        for group in optimiser.param_groups:
+            group["lr"] = config.lr_at(step)
+        if loss.corrwise is not None:
+            loss.corrwise.epsilon = config.epsilon_at(step)
         targets = scene.render(scene.sample_positions(config.batch, positions_gen))  # (B, 3, H, W)
         output = generator(noise[0], noise[1])  # (1, 3, H, W)
         pred = output.expand(config.batch, -1, -1, -1)
-        value = loss(pred, targets, pixelwise=step <= config.warmup)
+        value = loss(pred, targets, pixelwise=step <= warmup)
         optimiser.zero_grad(set_to_none=True)
         value.backward()
         optimiser.step()

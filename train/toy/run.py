@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from corrwise.train.flow import build_flow
 from corrwise.train.toy import metrics
 from corrwise.train.toy.config import LOSS_LABELS, ToyConfig
 from corrwise.train.toy.experiment import LossRun, train_one
-from corrwise.train.toy.flow import ZeroPreferringFlow
+from corrwise.train.toy.flow import LayeredFlow
 from corrwise.train.toy.losses import build_toy_loss
 from corrwise.train.toy.outputs import labelled_row, save_gif, save_json, save_mp4, save_png
 from corrwise.train.toy.perceptual import perceptual_loss
@@ -51,9 +50,7 @@ def train_all(config: ToyConfig, scene: Scene, progress: bool) -> tuple[dict[str
     """Train one generator per loss of ``config.losses``; returns the runs and the perceptual label."""
     device = resolve_device(config.device)
     perceptual, perceptual_label = perceptual_loss()
-    flow = build_flow("match", **config.flow_options())
-    if config.flow_margin >= 0:
-        flow = ZeroPreferringFlow(flow, margin=config.flow_margin)
+    flow = LayeredFlow(**config.flow_options())
     runs: dict[str, LossRun] = {}
     for name in config.losses:
         loss = build_toy_loss(name, perceptual.to(device), flow, config.epsilon)
@@ -96,7 +93,7 @@ def run_toy(config: ToyConfig, out: Path, progress: bool = True) -> dict[str, An
     result = {
         "config": {**dataclasses.asdict(config), "losses": list(config.losses)},
         "perceptual": perceptual_label,
-        "flow": {"estimator": "match", **config.flow_options(), "zero_preferring_margin": config.flow_margin},
+        "flow": {"estimator": LayeredFlow.name, **config.flow_options()},
         "losses": scores,
         "video_loss": next((n for n in runs if n.startswith("cw-")), next(iter(runs))),
         "total_seconds": round(time.perf_counter() - start, 1),
