@@ -85,29 +85,28 @@ class LayeredFlow(FlowEstimator):
         small_a, small_b = (F.avg_pool2d(a, k), F.avg_pool2d(b, k)) if k > 1 else (a, b)
         reach_x, reach_y = max(1, self.max_shift // k), self.max_shift_y // k
         candidates = [(dx, dy) for dy in range(-reach_y, reach_y + 1) for dx in range(-reach_x, reach_x + 1)]
-        gains = torch.stack([self._gain(small_a, small_b, dx, dy) for dx, dy in candidates], 1)  # (B, K)
-        coarse_best = [candidates[int(i)] for i in gains.argmax(1)]
+        coarse_best = [candidates[int(i)] for i in self._gains(small_a, small_b, candidates).argmax(1)]
         shifts = []
         for i, (cx, cy) in enumerate(coarse_best):
             a_i, b_i = a[i : i + 1], b[i : i + 1]
             near = [(cx * k + ex, cy * k + ey) for ey in range(-k + 1, k) for ex in range(-k + 1, k)]
             near = [(dx, dy) for dx, dy in near if abs(dx) <= self.max_shift and abs(dy) <= self.max_shift_y]
-            fine = torch.stack([self._gain(a_i, b_i, dx, dy)[0] for dx, dy in near])
-            bx, by = near[int(fine.argmax())]
+            bx, by = near[int(self._gains(a_i, b_i, near)[0].argmax())]
             steps = [s / self.subpixel for s in range(-self.subpixel // 2, self.subpixel // 2 + 1)]
             subpixel = [(bx + sx, by + (sy if self.max_shift_y else 0.0)) for sy in steps for sx in steps]
             subpixel = list(dict.fromkeys(subpixel))
-            gains = torch.stack([self._gain(a_i, b_i, dx, dy)[0] for dx, dy in subpixel])
-            shifts.append(subpixel[int(gains.argmax())])
+            shifts.append(subpixel[int(self._gains(a_i, b_i, subpixel)[0].argmax())])
         return shifts
 
-    def _gain(self, a: torch.Tensor, b: torch.Tensor, dx: float, dy: float) -> torch.Tensor:
-        """(B,) how much shifting by (dx, dy) lowers the error over zero motion, both directions."""
-        total = torch.zeros(a.shape[0], dtype=a.dtype, device=a.device)
-        for x, y, sx, sy in ((a, b, dx, dy), (b, a, -dx, -dy)):
-            better = self._error(x, y, 0, 0) - self._error(x, y, sx, sy) - self.margin
-            total = total + better.clamp(min=0).sum((1, 2, 3))
-        return total
+    def _gains(self, a: torch.Tensor, b: torch.Tensor, shifts: list[tuple[float, float]]) -> torch.Tensor:
+        """(B, K): how much each of the K shifts lowers the error over zero motion, both directions summed."""
+        still_ab, still_ba = self._error(a, b, 0, 0), self._error(b, a, 0, 0)  # once for every shift
+        gains = []
+        for dx, dy in shifts:
+            better_ab = still_ab - self._error(a, b, dx, dy) - self.margin
+            better_ba = still_ba - self._error(b, a, -dx, -dy) - self.margin
+            gains.append(better_ab.clamp(min=0).sum((1, 2, 3)) + better_ba.clamp(min=0).sum((1, 2, 3)))
+        return torch.stack(gains, 1)
 
     def _error(self, a: torch.Tensor, b: torch.Tensor, dx: float, dy: float) -> torch.Tensor:
         """(B, 1, H, W) box-averaged |A(p) - B(p + (dx, dy))|, channel mean (bilinear between pixels)."""
