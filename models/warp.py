@@ -1,4 +1,4 @@
-"""Backward warping and bilinear resampling with ``grid_sample``, in pixel units.
+"""Backward warping and bilinear resampling, in pixel units.
 
 Conventions shared by every function here:
 
@@ -13,7 +13,7 @@ Conventions shared by every function here:
 
 The sampling grid is built from ``torch.arange`` over the tensor's own height
 and width, not ``linspace`` over constants, so an ONNX export keeps H and W
-dynamic (Range -> GridSample).
+dynamic (Range -> GatherElements).
 
 :func:`warp` has two formulations of the same bilinear sampler: eager PyTorch
 runs ``grid_sample`` (its fastest kernel, forward and backward), and graphs
@@ -91,12 +91,9 @@ def gather_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 def resample(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Bilinear resize of (B, C, h, w) to (B, C, height, width), ``align_corners=False``, edges clamped.
 
-    The same sampler as :func:`warp` with zero flow at the target size (eager),
-    or the identical bilinear ``interpolate`` (half-pixel centres, edges
-    clamped) in exported graphs; values are resampled, not rescaled (to
-    upsample a flow, multiply it by the size ratio too).
+    The same sampler as :func:`warp` with zero flow at the target size (half-pixel
+    centres, edges clamped), written as ``interpolate``, which exports as a
+    linear ``Resize`` that ONNX Runtime runs fast; values are resampled, not
+    rescaled (to upsample a flow, multiply it by the size ratio too).
     """
-    if torch.compiler.is_exporting():  # the same sampler as a linear Resize, which ONNX Runtime runs fast
-        return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
-    grid = base_grid(height, width, x).expand(x.shape[0], height, width, 2)  # (B, H, W, 2)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)

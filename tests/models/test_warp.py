@@ -3,7 +3,7 @@
 import onnx
 import torch
 import torch.nn.functional as F
-from corrwise.models.warp import gather_warp, resample, warp
+from corrwise.models.warp import base_grid, gather_warp, resample, warp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,8 +46,10 @@ def test_exported_graph_gathers_and_resizes_instead_of_grid_sampling(tmp_path):
     assert "GridSample" not in ops and {"GatherElements", "Resize"} <= ops
 
 
-def test_resample_equals_bilinear_interpolate():
+def test_resample_is_warps_sampler_at_the_target_size():
+    """Zero-flow sampling at the pixel centres of the target grid, border padding: warp's convention."""
     x = torch.randn(2, 4, 9, 13)
     for size in [(18, 26), (36, 52), (9, 13), (20, 7)]:
-        expected = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        grid = base_grid(*size, x).expand(2, *size, 2)
+        expected = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
         torch.testing.assert_close(resample(x, *size), expected, rtol=0, atol=1e-5)
