@@ -104,6 +104,14 @@ def _output_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Frames each queue between the decode, inference and encode threads holds.",
         ),
         click.option(
+            "--io-nice",
+            type=click.IntRange(0, 19),
+            default=10,
+            show_default=True,
+            help="Lower the decode and encode threads' priority by this many nice steps (Linux), so "
+            "they do not preempt inference on a small machine; 0 leaves it.",
+        ),
+        click.option(
             "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr."
         ),
         click.option(
@@ -124,6 +132,7 @@ def _pipeline_options(params: dict[str, Any]) -> PipelineOptions:
         crf=params["crf"],
         preset=params["preset"],
         audio=not params["no_audio"],
+        io_nice=params["io_nice"],
         progress=params["progress"],
     )
 
