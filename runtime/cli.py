@@ -106,7 +106,7 @@ def _output_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--io-nice",
             type=click.IntRange(0, 19),
-            default=10,
+            default=15,
             show_default=True,
             help="Lower the decode and encode threads' priority by this many nice steps (Linux), so "
             "they do not preempt inference on a small machine; 0 leaves it.",
