@@ -147,7 +147,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 @main.command()
 @click.option(
-    "--steps", type=int, default=None, show_default=False, help="Optimisation steps per loss [default: 2000]."
+    "--steps", type=int, default=None, show_default=False, help="Optimisation steps per loss [default: 2500]."
 )
 @click.option(
     "--size", default="64x128", show_default=True, help="Scene size HEIGHTxWIDTH in pixels, multiples of 8."
@@ -193,7 +193,7 @@ def toy(
     the corr-wise versions); pixel-wise losses hedge (a smear, a faded car),
     the corr-wise L1 draws one crisp car. The corr-wise losses use a
     two-layer flow (static photo plus one translating layer). The defaults
-    take about 10 minutes on 2 CPU cores. Writes toy_figure.png,
+    take about 13 minutes on 2 CPU cores. Writes toy_figure.png,
     toy_training.mp4/.gif and toy_metrics.json (best-shift PSNR, position,
     sharpness per loss) into --out.
     """

@@ -52,7 +52,7 @@ class ToyConfig:
 
     height: int = 64
     width: int = 128
-    steps: int = 2000
+    steps: int = 2500
     batch: int = 4
     lr: float = 2e-3
     seed: int = 0
