@@ -102,11 +102,13 @@ def calibration_inputs(
 
 
 def _calibration_size(contract: IOContract, options: Int8Options) -> tuple[int, int]:
-    """Calibration frame size: a fixed-size graph's static size, else ``size_hw`` rounded to align."""
+    """Calibration frame size: a fixed-size graph's static size, else ``size_hw`` rounded down to
+    the alignment, but never below the graph's (aligned) minimum size."""
     if contract.static_hw is not None:
         return contract.static_hw
     a = contract.align
-    return tuple(max(a, a * (s // a)) for s in options.size_hw)  # type: ignore[return-value]
+    low = max(a, contract.min_size + -contract.min_size % a)
+    return tuple(max(low, a * (s // a)) for s in options.size_hw)  # type: ignore[return-value]
 
 
 class _Reader:

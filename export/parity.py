@@ -25,6 +25,7 @@ from corrwise.export.artifact import artifact_kind, read_contract
 from corrwise.export.calibration import fit_window, frame_windows, model_inputs, window_length
 from corrwise.models import load_checkpoint
 from corrwise.runtime.backends import open_runner
+from corrwise.runtime.padding import padded_hw
 from corrwise.tolerances import compare, precision_label, tolerance_for
 
 Shape = tuple[int, int, int]  # (N, H, W)
@@ -179,8 +180,7 @@ def _check_origin(contract: IOContract, name: str, config: dict, artifact: objec
 def _batch(contract: IOContract, shape: Shape, frames: str | Path | None, seed: int) -> dict[str, np.ndarray]:
     """Graph inputs for ``shape`` = (N, H, W): N windows, padded to what the graph takes."""
     n, h, w = shape
-    a = contract.align
-    size = contract.static_hw or (a * -(-h // a), a * -(-w // a))
+    size = padded_hw((h, w), contract)  # aligned, at least the graph's minimum size, or its static size
     if frames is None:
         windows = synthetic_windows(window_length(contract), n, (h, w), seed)
     else:

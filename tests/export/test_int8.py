@@ -5,6 +5,7 @@ import json
 import numpy as np
 import onnx
 import pytest
+from corrwise.contract import IOContract
 from corrwise.errors import ConfigError, InputError
 from corrwise.export import (
     Int8Options,
@@ -15,7 +16,7 @@ from corrwise.export import (
     verify,
 )
 from corrwise.export.calibration import fit_window, frame_windows, model_inputs
-from corrwise.export.int8 import INT8_METADATA_KEY, thin_convolutions
+from corrwise.export.int8 import INT8_METADATA_KEY, _calibration_size, thin_convolutions
 from corrwise.runtime import Interpolator
 
 from tests.conftest import moving_frames, write_clip
@@ -179,3 +180,13 @@ def test_layers_fall_back_to_float_until_the_fidelity_floor_holds(onnx_path, cal
     out = int8_from_onnx(onnx_path, tmp_path / "r.onnx", calib_clip, relaxed)
     facts = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}[INT8_METADATA_KEY])
     assert facts["float_layers"] == []  # no floor: every (padded) convolution is int8
+
+
+def test_calibration_frames_are_never_smaller_than_the_graphs_minimum():
+    def contract(align: int, min_size: int) -> IOContract:
+        names = ("frame0", "frame1")
+        return IOContract("interpolate", 2, names, ("frame",), align, "edge-flow", min_size=min_size)
+
+    assert _calibration_size(contract(16, 48), Int8Options(size_hw=(100, 200))) == (96, 192)  # rounded down
+    assert _calibration_size(contract(32, 96), Int8Options(size_hw=(64, 200))) == (96, 192)  # raised to 96
+    assert _calibration_size(contract(32, 80), Int8Options(size_hw=(40, 40))) == (96, 96)  # aligned minimum
