@@ -20,6 +20,13 @@
                    (time input: weights (1 - t) m and t (1 - m), normalised)
         -> small full-resolution residual from [warped0, warped1, fused] (zero-initialised head)
         -> clamp to [-1, 1]
+        -> optional candidate selection (``select_window`` K > 0, no parameters), before the
+           warps: three candidate motions -- the estimate above, the estimate on both frames
+           halved (large motions, flat objects) and no motion (still backgrounds, which a
+           fractional flow would blur) -- each with its disagreement e_k, |warped0 - warped1| of
+           the halved frames (channel mean) averaged over 4 x 4 px cells, then over K x K cells;
+           weights softmax_k(-e_k / T) (T = ``select_temperature``) per cell, resampled bilinearly
+           to full resolution, mix the flows and mask logits (no motion: zero flow, even mask)
 
 Warping (``corrwise.models.warp``) is bilinear ``grid_sample`` with
 ``align_corners=False`` and border padding, flow in pixels of the map it is
@@ -31,8 +38,9 @@ are equal (the cost is then symmetric in d), and every head is zero-initialised,
 so with zero flow the output is the blend. The coarse level sees motions up to
 about 2 * R * 16 pixels between the two frames (64 px for R = 2); most of the
 work runs at 1/4 resolution or below. H and W must be multiples of 16 and at
-least 16 * (R + 1) (the cost volume's reflect padding); the runtime pads to both
-(the contract carries ``min_size``).
+least 16 * (R + 1) (the cost volume's reflect padding); with candidate selection
+multiples of 32 and at least 32 * (R + 1), for the halved pair. The runtime pads
+to both (the contract carries ``align`` and ``min_size``).
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ BLOCK_FACTORS = (2, 2, 3, 6)  # flow-block widths per stage, times base_channels
 BLOCK_CONVS = (2, 2, 3, 3)  # convolutions per flow block, per stage (wide receptive field at 1/16)
 LOCAL_COST = (False, False, True, False)  # radius-1 cost volume of the warped pair, per refinement stage
 FLOW_OUT = 5  # flow t->0 (2), flow t->1 (2), mask logit (1)
+SELECT_CELL = 4  # candidate selection weighs the candidates per cell of 4 x 4 pixels
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,11 @@ class EdgeFlowConfig:
         refine_channels: width of the full-resolution residual; 0 drops it.
         timestep: take a time input t in (0, 1): the midpoint flows are scaled by 2t and
             2(1 - t) and the fusion weights by (1 - t) and t.
+        select_window: side K (odd) of the box, in cells of 4 x 4 pixels, over which candidate
+            selection compares the candidates' disagreement; 0 turns selection off. Selection
+            has no parameters, so it can be switched on for a model trained without it.
+        select_temperature: softmin temperature T of the selection, in units of the mean
+            absolute difference of frames in [-1, 1]; small values pick one candidate per pixel.
     """
 
     base_channels: int = 16
@@ -81,6 +95,8 @@ class EdgeFlowConfig:
     search_radius: int = 2
     refine_channels: int = 8
     timestep: bool = False
+    select_window: int = 0
+    select_temperature: float = 0.02
 
     def __post_init__(self) -> None:
         if not 4 <= self.base_channels <= 128:
@@ -93,6 +109,13 @@ class EdgeFlowConfig:
             raise ConfigError(f"refine_channels must be in [0, 64], got {self.refine_channels}")
         if not isinstance(self.timestep, bool):
             raise ConfigError(f"EdgeFlowConfig: timestep must be true or false, got {self.timestep!r}")
+        k = self.select_window
+        if isinstance(k, bool) or not isinstance(k, int) or not (k == 0 or (1 <= k <= 15 and k % 2 == 1)):
+            raise ConfigError(
+                f"select_window must be 0 (off) or odd, in [1, 15] cells of 4 x 4 px; got {k!r}"
+            )
+        if not self.select_temperature > 0:
+            raise ConfigError(f"select_temperature must be > 0, got {self.select_temperature!r}")
 
 
 def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -130,6 +153,17 @@ def cost_volume(f0: torch.Tensor, f1: torch.Tensor, radius: int) -> torch.Tensor
 def _unit(f: torch.Tensor) -> torch.Tensor:
     """(B, C, h, w) scaled to unit length over channels at every pixel."""
     return f * torch.rsqrt((f * f).sum(dim=1, keepdim=True) + 1e-6)
+
+
+def _split(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 5, h, w) -> flows (B, 4, h, w) and mask logit (B, 1, h, w)."""
+    return x[:, :4], x[:, 4:]
+
+
+def _box_mean(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean of (B, C, H, W) ``x`` over the k x k box around each pixel (clipped at the borders), separably."""
+    x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, k // 2), count_include_pad=False)
+    return F.avg_pool2d(x, (k, 1), stride=1, padding=(k // 2, 0), count_include_pad=False)
 
 
 def displacements(radius: int) -> torch.Tensor:
@@ -200,14 +234,15 @@ class EdgeFlow(nn.Module):
     @staticmethod
     def export_spec(config: EdgeFlowConfig) -> ExportSpec:
         """Graph facts for the exporter: two frames (and the timestep) in, one frame out."""
+        align = ALIGN * 2 if config.select_window else ALIGN  # selection also estimates on halved frames
         return ExportSpec(
             task=TASK,
             input_names=frame_names(TASK, DEFAULT_CONTEXT_FRAMES),
             output_names=("frame",),
-            align=ALIGN,
+            align=align,
             min_opset=18,
             timestep_input=TIMESTEP_NAME if config.timestep else None,
-            min_size=ALIGN * (config.search_radius + 1),
+            min_size=align * (config.search_radius + 1),
         )
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -215,22 +250,75 @@ class EdgeFlow(nn.Module):
 
         Args:
             inputs: ``frame0, frame1`` (B, 3, H, W) in [-1, 1], H and W multiples of 16
-                and at least 16 * (search_radius + 1); with ``timestep=True`` then the
-                timestep (B, 1, 1, 1) in (0, 1).
+                and at least 16 * (search_radius + 1) (with selection: 32 and 32 * (R + 1));
+                with ``timestep=True`` then the timestep (B, 1, 1, 1) in (0, 1).
 
         Returns:
             (B, 3, H, W) in [-1, 1].
         """
         spec = self.export_spec(self.config)
         frames, t = split_inputs("EdgeFlow", inputs, spec.input_names, self.config.timestep, spec.align)
-        flow, logit = self.estimate(frames[0], frames[1])
-        return self.synthesise(frames[0], frames[1], flow, logit, t)
+        x0, x1 = frames
+        half = self.estimate_half(x0, x1)  # (B, 5, H/2, W/2)
+        if self.config.select_window:
+            half = self.select(x0, x1, half)
+        flow, logit = _split(F.interpolate(half, scale_factor=2.0, mode="nearest"))  # (B, 4|1, H, W)
+        return self.synthesise(x0, x1, flow, logit, t)
+
+    def select(self, x0: torch.Tensor, x1: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+        """Candidate selection: per cell, the soft-min over three motions of how well each aligns the frames.
+
+        The candidates are the estimate ``half``, the estimate on both frames halved,
+        and no motion (zero flow, even mask: the plain blend). Each one's disagreement
+        is |warped0 - warped1| of the halved frames (channel mean), averaged over 4 x 4 px
+        cells and then over ``select_window`` cells around each cell; the soft-min
+        weights (temperature ``select_temperature``) mix the flows and mask logits.
+
+        Args:
+            x0, x1: (B, 3, H, W) in [-1, 1], H and W multiples of 32.
+            half: :meth:`estimate_half` of the pair, (B, 5, H/2, W/2).
+
+        Returns:
+            the mixed estimate, (B, 5, H/2, W/2) like ``half``.
+        """
+        y0, y1 = F.avg_pool2d(x0, 2), F.avg_pool2d(x1, 2)  # (B, 3, H/2, W/2)
+        coarse = F.interpolate(
+            self.estimate_half(y0, y1), scale_factor=2.0, mode="nearest"
+        )  # (B, 5, H/2, W/2)
+        own = torch.cat([half[:, :4] * 0.5, half[:, 4:]], dim=1)  # flows in pixels of the halved frames
+        errors = torch.cat(
+            [
+                (warp(y0, own[:, 0:2]) - warp(y1, own[:, 2:4])).abs().mean(1, True),
+                (warp(y0, coarse[:, 0:2]) - warp(y1, coarse[:, 2:4])).abs().mean(1, True),
+                (y0 - y1).abs().mean(1, True),
+            ],
+            dim=1,
+        )  # (B, 3, H/2, W/2): per candidate motion
+        cells = _box_mean(
+            F.avg_pool2d(errors, SELECT_CELL // 2), self.config.select_window
+        )  # (B, 3, H/4, W/4)
+        weights = torch.softmax(cells * (-1.0 / self.config.select_temperature), dim=1)
+        weights = resample(
+            weights, half.shape[-2], half.shape[-1]
+        )  # (B, 3, H/2, W/2); the third moves nothing
+        mixed = weights[:, 0:1] * own + weights[:, 1:2] * coarse  # (B, 5, H/2, W/2), flows in half-res pixels
+        return torch.cat([mixed[:, :4] * 2.0, mixed[:, 4:]], dim=1)
 
     def estimate(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Midpoint flows and mask logit at full resolution.
+        """Midpoint flows and mask logit at full resolution (without candidate selection).
 
         Returns:
             flow (B, 4, H, W) in pixels: t->0 (x, y), then t->1 (x, y); logit (B, 1, H, W).
+        """
+        return _split(F.interpolate(self.estimate_half(x0, x1), scale_factor=2.0, mode="nearest"))
+
+    def estimate_half(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """Midpoint flows (in full-resolution pixels) and mask logit at half resolution: (B, 5, H/2, W/2).
+
+        The flow levels end at 1/4 (or 1/2) resolution; their result is resampled
+        bilinearly to 1/2. :meth:`estimate` repeats it to full resolution (nearest x2):
+        full-resolution bilinear resampling costs as much as the final warp, for no
+        measurable gain.
         """
         feats0, feats1 = self._encode(x0), self._encode(x1)
         stages = self._flow_stages()
@@ -254,20 +342,11 @@ class EdgeFlow(nn.Module):
             out = self.head[f"flow{j}"](block(x))  # (B, 5, h, w)
             flow = flow + out[:, :4]
             logit = out[:, 4:] if logit is None else logit + out[:, 4:]
-        return self._to_full_resolution(flow, logit, stages[-1])
-
-    @staticmethod
-    def _to_full_resolution(flow: torch.Tensor, logit: torch.Tensor, stage: int) -> tuple[torch.Tensor, ...]:
-        """Flow (level pixels) and logit of encoder stage ``stage`` -> (B, 4, H, W) pixels, (B, 1, H, W).
-
-        Bilinear up to 1/2 resolution, then nearest x2: full-resolution bilinear
-        resampling costs as much as the final warp, for no measurable gain.
-        """
-        x = torch.cat([flow, logit], dim=1)  # (B, 5, h, w)
+        stage = stages[-1]
+        x = torch.cat([flow * float(2 ** (stage + 1)), logit], dim=1)  # (B, 5, h, w), flows in pixels
         if stage > 0:
             x = resample(x, x.shape[-2] * 2**stage, x.shape[-1] * 2**stage)  # (B, 5, H/2, W/2)
-        x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # (B, 5, H, W)
-        return x[:, :4] * float(2 ** (stage + 1)), x[:, 4:]
+        return x
 
     def synthesise(
         self,

@@ -12,6 +12,7 @@ from corrwise.export import Int8Options, int8_from_onnx, onnx_from_checkpoint, v
 from corrwise.export.onnx_export import _bind_to_forward, dynamic_shapes, example_inputs
 from corrwise.models import build_model, export_spec, list_models, save_checkpoint
 from corrwise.runtime import Interpolator, crop, open_runner, pad_to_multiple
+from corrwise.runtime.padding import pad_to_size
 from corrwise.runtime.samples import sample_video
 from corrwise.tolerances import compare
 
@@ -20,6 +21,7 @@ PIX = {"ngf": 8, "n_blocks": 1}  # n_downsampling stays at the paper's 4: align 
 VARIANTS = {
     "edge-flow": ("edge-flow", {"base_channels": 8}),
     "edge-flow-timestep": ("edge-flow", {"base_channels": 8, "timestep": True}),
+    "edge-flow-select": ("edge-flow", {"base_channels": 8, "select_window": 3}),  # align 32, min size 96
     "edge-unet": ("edge-unet", {"base_channels": 8}),
     "edge-unet-timestep": ("edge-unet", {"base_channels": 8, "timestep": True}),
     "edge-unet-predict": ("edge-unet", {"base_channels": 8, "task": "predict"}),
@@ -32,6 +34,9 @@ VARIANTS = {
 SHAPES = [(2, 40, 72), (1, 37, 53)]
 # Operators of the exported graphs, all in TensorRT's ONNX parser (onnx-tensorrt docs/operators.md).
 TENSORRT_OPS = {
+    "Abs",  # edge-flow candidate selection: the disagreement of two warped frames
+    "AveragePool",  # edge-flow candidate selection: halved frames, cell and box means
+    "ReduceMean",  # edge-flow candidate selection: channel mean of the disagreement
     "Add",
     "BatchNormalization",
     "Cast",  # edge-flow: the sampling grid (Range -> Cast -> Div)
@@ -121,9 +126,13 @@ def test_every_task_option_has_a_parity_test():
             assert "predict" in {task for task, _ in spec_kinds}, name
 
 
-def torch_reference(model, frames, t, align):
-    """PyTorch on the same padded frames the runtime feeds to its backend, cropped back."""
-    padded = [pad_to_multiple(f, align) for f in frames]
+def torch_reference(model, frames, t, spec):
+    """PyTorch on the same padded frames the runtime feeds to its backend (aligned, at least
+    the minimum size), cropped back."""
+    a, (h, w) = spec.align, frames[0].shape[-2:]
+    low = spec.min_size + -spec.min_size % a
+    size = (max(h + -h % a, low), max(w + -w % a, low))
+    padded = [pad_to_size(f, size) for f in frames]
     inputs = [torch.from_numpy(p) for p, _ in padded]
     if t is not None:
         inputs.append(torch.full((frames[0].shape[0], 1, 1, 1), t))
@@ -153,7 +162,7 @@ def test_onnxruntime_fp32_matches_pytorch(zoo, variant, shape):
     frames = [rng.uniform(-1, 1, size=(n, 3, h, w)).astype(np.float32) for _ in spec.input_names]
     t = 0.3 if spec.timestep_input else None
     out = run_onnx(path, spec, frames, t)
-    ref = torch_reference(model, frames, t, spec.align)
+    ref = torch_reference(model, frames, t, spec)
     assert out.shape == (n, 3, h, w)
     result = compare(ref, out, "onnxruntime", "fp32")
     assert result.passed, result

@@ -43,6 +43,51 @@ def test_export_spec_names_alignment_and_minimum_size():
     assert export_spec("edge-flow", {"timestep": True}).timestep_input == "timestep"
 
 
+def test_candidate_selection_needs_twice_the_alignment():
+    spec = export_spec("edge-flow", {"search_radius": 2, "select_window": 5})
+    assert spec.align == 32 and spec.min_size == 96
+
+
+def test_selection_keeps_a_still_scene_still_when_the_estimate_is_wrong():
+    """Two equal frames and flow heads that move things anyway: no motion aligns them exactly, so
+    selection gives it nearly all the weight and the frame comes back; without selection it does not."""
+    x = smooth_image(96, 128)
+    options = {"base_channels": 8, "refine_channels": 0}
+    plain = randomize_heads(build_model("edge-flow", options), std=1.0)
+    selecting = build_model("edge-flow", {**options, "select_window": 3})
+    selecting.load_state_dict(plain.state_dict())  # selection has no parameters of its own
+    selecting.eval()
+    with torch.no_grad():
+        wrong = (plain(x, x) - x).abs().mean()
+        kept = (selecting(x, x) - x).abs().mean()
+    assert wrong > 0.02  # the randomised heads do move the still scene
+    assert kept < 0.1 * wrong
+
+
+def constant_estimate(flow_x0, flow_x1, h, w):
+    """(1, 5, h, w): flow t->0 = (flow_x0, 0), t->1 = (flow_x1, 0), mask logit 0."""
+    values = torch.tensor([flow_x0, 0.0, flow_x1, 0.0, 0.0]).view(1, 5, 1, 1)
+    return values.expand(1, 5, h, w).clone()
+
+
+def test_selection_takes_the_candidate_that_aligns_the_frames(monkeypatch):
+    """Frame 1 is frame 0 moved 8 px right, so the midpoint flows are -4 and +4 px. Given a wrong
+    full-resolution estimate (the reverse) and a right estimate from the halved frames, the mixed
+    estimate is the right one wherever the frames' content is inside both."""
+    model = build_model("edge-flow", {"base_channels": 8, "select_window": 3}).eval()
+    x0 = smooth_image(96, 128, seed=1)
+    x1 = torch.roll(x0, shifts=8, dims=-1)  # x1(p) = x0(p - 8 px)
+    wrong = constant_estimate(4.0, -4.0, 48, 64)  # full-resolution pixels, at half resolution
+    right_on_halved = constant_estimate(-2.0, 2.0, 24, 32)  # pixels of the halved frames, at 1/4
+    monkeypatch.setattr(model, "estimate_half", lambda a, b: right_on_halved)
+    with torch.no_grad():
+        mixed = model.select(x0, x1, wrong)
+    assert mixed.shape == (1, 5, 48, 64)
+    interior = mixed[0, :, 8:-8, 8:-8]  # away from the borders, where the roll wraps around
+    torch.testing.assert_close(interior[0].mean(), torch.tensor(-4.0), atol=0.1, rtol=0)
+    torch.testing.assert_close(interior[2].mean(), torch.tensor(4.0), atol=0.1, rtol=0)
+
+
 @pytest.mark.parametrize("levels", [1, 3, 4])
 def test_forward_shape_and_range(levels):
     model = randomize_heads(build_model("edge-flow", {"base_channels": 8, "levels": levels}), std=1.0)
@@ -174,6 +219,10 @@ def test_sizes_off_the_alignment_are_input_errors():
         ({"base_channels": 2}, "base_channels"),
         ({"refine_channels": -1}, "refine_channels"),
         ({"timestep": 1}, "timestep must be true or false"),
+        ({"select_window": 4}, "select_window"),
+        ({"select_window": 17}, "select_window"),
+        ({"select_window": True}, "select_window"),
+        ({"select_temperature": 0.0}, "select_temperature"),
         ({"context_frames": 4}, "unknown option"),
         ({"depth": 3}, "unknown option"),
     ],
