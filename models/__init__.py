@@ -1,6 +1,6 @@
 """corrwise.models: network definitions, the registry by name, and checkpoints."""
 
-from corrwise.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from corrwise.models.checkpoint import Checkpoint, load_checkpoint, reconfigure_checkpoint, save_checkpoint
 from corrwise.models.edge_flow import EdgeFlow, EdgeFlowConfig
 from corrwise.models.edge_unet import EdgeUNet, EdgeUNetConfig
 from corrwise.models.pix2pixhd import Pix2PixHDConfig, Pix2PixHDGlobal
@@ -24,5 +24,6 @@ __all__ = [
     "list_models",
     "load_checkpoint",
     "model_class",
+    "reconfigure_checkpoint",
     "save_checkpoint",
 ]

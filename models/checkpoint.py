@@ -101,3 +101,25 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (SafetensorError, RuntimeError) as err:
         raise CheckpointError(f"{path}: the weights do not load ({err})") from err
     return Checkpoint(model.eval(), metadata[KEY_MODEL], config, training)
+
+
+def reconfigure_checkpoint(src: str | Path, dst: str | Path, options: dict[str, Any]) -> Path:
+    """Write ``src``'s weights to ``dst`` with its model config updated by ``options``.
+
+    For options without parameters of their own, such as EdgeFlow's candidate
+    selection (``select_window``, ``select_temperature``): the weights must load
+    into the reconfigured model unchanged, otherwise CheckpointError. Unknown or
+    invalid options are ConfigError. The training metadata is kept, with the
+    changed options recorded under ``reconfigured``.
+    """
+    ckpt = load_checkpoint(src)
+    model = build_model(ckpt.name, {**ckpt.config, **options})
+    try:
+        model.load_state_dict(ckpt.model.state_dict(), strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{src}: options {sorted(options)} change the model's parameters, so its weights do not "
+            f"carry over; train with them instead ({err})"
+        ) from err
+    training = {**ckpt.training, "reconfigured": {**ckpt.training.get("reconfigured", {}), **options}}
+    return save_checkpoint(dst, model, ckpt.name, training)

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 from corrwise.errors import CheckpointError, ConfigError
-from corrwise.models import build_model, load_checkpoint, save_checkpoint
+from corrwise.models import build_model, load_checkpoint, reconfigure_checkpoint, save_checkpoint
 from safetensors.torch import save_file
 
 # Every registered model and variant, small enough to build in milliseconds.
@@ -134,3 +134,24 @@ def test_unknown_model_name_in_checkpoint(tmp_path):
     )
     with pytest.raises(ConfigError, match="unknown model 'mystery'"):
         load_checkpoint(path)
+
+
+def test_reconfigure_switches_on_a_parameter_free_option(tmp_path):
+    model = build_model("edge-flow", {"base_channels": 8}).eval()
+    src = save_checkpoint(tmp_path / "plain.safetensors", model, "edge-flow", {"loss": "l1"})
+    dst = reconfigure_checkpoint(src, tmp_path / "select.safetensors", {"select_window": 3})
+    ckpt = load_checkpoint(dst)
+    assert ckpt.config == {**load_checkpoint(src).config, "select_window": 3}
+    assert ckpt.training == {"loss": "l1", "reconfigured": {"select_window": 3}}
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(ckpt.model.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_reconfigure_refuses_options_that_change_the_parameters(tmp_path):
+    model = build_model("edge-flow", {"base_channels": 8})
+    src = save_checkpoint(tmp_path / "a.safetensors", model, "edge-flow")
+    with pytest.raises(CheckpointError, match="do not carry over"):
+        reconfigure_checkpoint(src, tmp_path / "b.safetensors", {"refine_channels": 4})
+    with pytest.raises(ConfigError, match="select_window"):
+        reconfigure_checkpoint(src, tmp_path / "b.safetensors", {"select_window": 2})
+    assert not (tmp_path / "b.safetensors").exists()
