@@ -282,9 +282,8 @@ class EdgeFlow(nn.Module):
             the mixed estimate, (B, 5, H/2, W/2) like ``half``.
         """
         y0, y1 = F.avg_pool2d(x0, 2), F.avg_pool2d(x1, 2)  # (B, 3, H/2, W/2)
-        coarse = F.interpolate(
-            self.estimate_half(y0, y1), scale_factor=2.0, mode="nearest"
-        )  # (B, 5, H/2, W/2)
+        # The estimate of the halved pair, (B, 5, H/4, W/4) -> (B, 5, H/2, W/2), flows in halved-frame pixels.
+        coarse = F.interpolate(self.estimate_half(y0, y1), scale_factor=2.0, mode="nearest")
         own = torch.cat([half[:, :4] * 0.5, half[:, 4:]], dim=1)  # flows in pixels of the halved frames
         errors = torch.cat(
             [
@@ -294,13 +293,11 @@ class EdgeFlow(nn.Module):
             ],
             dim=1,
         )  # (B, 3, H/2, W/2): per candidate motion
-        cells = _box_mean(
-            F.avg_pool2d(errors, SELECT_CELL // 2), self.config.select_window
-        )  # (B, 3, H/4, W/4)
+        cells = F.avg_pool2d(errors, SELECT_CELL // 2)  # (B, 3, H/4, W/4): one value per 4 x 4 px cell
+        cells = _box_mean(cells, self.config.select_window)
         weights = torch.softmax(cells * (-1.0 / self.config.select_temperature), dim=1)
-        weights = resample(
-            weights, half.shape[-2], half.shape[-1]
-        )  # (B, 3, H/2, W/2); the third moves nothing
+        # (B, 3, H/2, W/2), still summing to 1; the third candidate moves nothing and keeps an even mask
+        weights = resample(weights, half.shape[-2], half.shape[-1])
         mixed = weights[:, 0:1] * own + weights[:, 1:2] * coarse  # (B, 5, H/2, W/2), flows in half-res pixels
         return torch.cat([mixed[:, :4] * 2.0, mixed[:, 4:]], dim=1)
 

@@ -26,13 +26,12 @@ def thread_niceness_supported() -> bool:
 def lower_thread_priority(steps: int) -> str | None:
     """Raise the calling thread's nice value by ``steps`` (0..19, capped at 19).
 
-    Returns None when done (or when ``steps`` is 0), otherwise why it was not:
-    an unsupported platform or a refusal by the system. Never raises for those.
+    Returns None when done, when ``steps`` is 0, or on a platform without
+    per-thread nice values (the threads then simply keep their priority: this is
+    a speed-up, not a promise); otherwise why the system refused. Never raises.
     """
-    if steps == 0:
+    if steps == 0 or not thread_niceness_supported():
         return None
-    if not thread_niceness_supported():
-        return f"thread priorities are per process on {sys.platform}; the I/O threads keep theirs"
     tid = threading.get_native_id()
     try:
         current = os.getpriority(os.PRIO_PROCESS, tid)
