@@ -41,6 +41,7 @@ from corrwise.export.artifact import read_contract
 from corrwise.export.calibration import fit_window, frame_windows, model_inputs, window_length
 from corrwise.export.channel_padding import pad_thin_convolutions
 from corrwise.extras import import_for
+from corrwise.runtime.padding import smallest_side
 from corrwise.tolerances import psnr_db
 
 TARGETS = ("cpu", "tensorrt")
@@ -106,8 +107,7 @@ def _calibration_size(contract: IOContract, options: Int8Options) -> tuple[int, 
     the alignment, but never below the graph's (aligned) minimum size."""
     if contract.static_hw is not None:
         return contract.static_hw
-    a = contract.align
-    low = max(a, contract.min_size + -contract.min_size % a)
+    a, low = contract.align, smallest_side(contract.align, contract.min_size)
     return tuple(max(low, a * (s // a)) for s in options.size_hw)  # type: ignore[return-value]
 
 

@@ -301,19 +301,11 @@ class EdgeFlow(nn.Module):
         mixed = weights[:, 0:1] * own + weights[:, 1:2] * coarse  # (B, 5, H/2, W/2), flows in half-res pixels
         return torch.cat([mixed[:, :4] * 2.0, mixed[:, 4:]], dim=1)
 
-    def estimate(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Midpoint flows and mask logit at full resolution (without candidate selection).
-
-        Returns:
-            flow (B, 4, H, W) in pixels: t->0 (x, y), then t->1 (x, y); logit (B, 1, H, W).
-        """
-        return _split(F.interpolate(self.estimate_half(x0, x1), scale_factor=2.0, mode="nearest"))
-
     def estimate_half(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
         """Midpoint flows (in full-resolution pixels) and mask logit at half resolution: (B, 5, H/2, W/2).
 
         The flow levels end at 1/4 (or 1/2) resolution; their result is resampled
-        bilinearly to 1/2. :meth:`estimate` repeats it to full resolution (nearest x2):
+        bilinearly to 1/2, and :meth:`forward` repeats it to full resolution (nearest x2):
         full-resolution bilinear resampling costs as much as the final warp, for no
         measurable gain.
         """

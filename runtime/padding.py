@@ -53,14 +53,23 @@ def pad_to_multiple(x: np.ndarray, align: int, axes: Axes = LAST_TWO) -> tuple[n
     return pad_to_size(x, (h + -h % align, w + -w % align), axes)
 
 
+def smallest_side(align: int, min_size: int) -> int:
+    """The smallest height or width (pixels) a graph with this alignment and minimum size takes."""
+    return max(align, min_size + -min_size % align)
+
+
+def aligned_hw(hw: tuple[int, int], align: int, min_size: int = 1) -> tuple[int, int]:
+    """``hw`` rounded up to multiples of ``align``, and to at least :func:`smallest_side` each."""
+    low = smallest_side(align, min_size)
+    return max(hw[0] + -hw[0] % align, low), max(hw[1] + -hw[1] % align, low)
+
+
 def padded_hw(hw: tuple[int, int], contract: IOContract) -> tuple[int, int]:
     """The (H, W) pixels a graph runs frames of ``hw`` at: its static size, or the next multiple
     of its alignment that is at least its minimum size in each dimension."""
     if contract.static_hw is not None:
         return contract.static_hw
-    a = contract.align
-    low = contract.min_size + -contract.min_size % a  # the smallest aligned size the graph takes
-    return max(hw[0] + -hw[0] % a, low), max(hw[1] + -hw[1] % a, low)
+    return aligned_hw(hw, contract.align, contract.min_size)
 
 
 def pad_for(x: np.ndarray, contract: IOContract) -> tuple[np.ndarray, CropBox]:

@@ -12,7 +12,7 @@ from corrwise.export import Int8Options, int8_from_onnx, onnx_from_checkpoint, v
 from corrwise.export.onnx_export import _bind_to_forward, dynamic_shapes, example_inputs
 from corrwise.models import build_model, export_spec, list_models, save_checkpoint
 from corrwise.runtime import Interpolator, crop, open_runner, pad_to_multiple
-from corrwise.runtime.padding import pad_to_size
+from corrwise.runtime.padding import aligned_hw, pad_to_size
 from corrwise.runtime.samples import sample_video
 from corrwise.tolerances import compare
 
@@ -129,9 +129,7 @@ def test_every_task_option_has_a_parity_test():
 def torch_reference(model, frames, t, spec):
     """PyTorch on the same padded frames the runtime feeds to its backend (aligned, at least
     the minimum size), cropped back."""
-    a, (h, w) = spec.align, frames[0].shape[-2:]
-    low = spec.min_size + -spec.min_size % a
-    size = (max(h + -h % a, low), max(w + -w % a, low))
+    size = aligned_hw(frames[0].shape[-2:], spec.align, spec.min_size)
     padded = [pad_to_size(f, size) for f in frames]
     inputs = [torch.from_numpy(p) for p, _ in padded]
     if t is not None:
