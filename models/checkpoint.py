@@ -106,20 +106,29 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 def reconfigure_checkpoint(src: str | Path, dst: str | Path, options: dict[str, Any]) -> Path:
     """Write ``src``'s weights to ``dst`` with its model config updated by ``options``.
 
-    For options without parameters of their own, such as EdgeFlow's candidate
-    selection (``select_window``, ``select_temperature``): the weights must load
-    into the reconfigured model unchanged, otherwise CheckpointError. Unknown or
-    invalid options are ConfigError. The training metadata is kept, with the
-    changed options recorded under ``reconfigured``.
+    For options that add no parameters: ones without parameters of their own,
+    such as EdgeFlow's candidate selection (``select_window``,
+    ``select_temperature``), and ones that remove a part, such as
+    ``refine_channels: 0`` (its weights are dropped, as a start for
+    fine-tuning without it). Every parameter of the reconfigured model must be
+    in ``src`` with the same shape, otherwise CheckpointError. Unknown or invalid
+    options are ConfigError. The training metadata is kept, with the changed
+    options recorded under ``reconfigured`` and the dropped weights under
+    ``dropped_weights``.
     """
     ckpt = load_checkpoint(src)
     model = build_model(ckpt.name, {**ckpt.config, **options})
-    try:
-        model.load_state_dict(ckpt.model.state_dict(), strict=True)
-    except RuntimeError as err:
+    theirs, ours = ckpt.model.state_dict(), model.state_dict()
+    missing = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
+    if missing:
         raise CheckpointError(
-            f"{src}: options {sorted(options)} change the model's parameters, so its weights do not "
-            f"carry over; train with them instead ({err})"
-        ) from err
+            f"{src}: options {sorted(options)} add or reshape parameters ({', '.join(missing[:4])}"
+            f"{', ...' if len(missing) > 4 else ''}), so its weights do not carry over; "
+            "train with them instead"
+        )
+    dropped = sorted(k for k in theirs if k not in ours)
+    model.load_state_dict({k: theirs[k] for k in ours}, strict=True)
     training = {**ckpt.training, "reconfigured": {**ckpt.training.get("reconfigured", {}), **options}}
+    if dropped:
+        training["dropped_weights"] = sorted({*ckpt.training.get("dropped_weights", []), *dropped})
     return save_checkpoint(dst, model, ckpt.name, training)

@@ -152,6 +152,27 @@ def test_reconfigure_refuses_options_that_change_the_parameters(tmp_path):
     src = save_checkpoint(tmp_path / "a.safetensors", model, "edge-flow")
     with pytest.raises(CheckpointError, match="do not carry over"):
         reconfigure_checkpoint(src, tmp_path / "b.safetensors", {"refine_channels": 4})
+    with pytest.raises(CheckpointError, match="add or reshape"):
+        reconfigure_checkpoint(src, tmp_path / "b.safetensors", {"levels": 4})  # a new flow block
     with pytest.raises(ConfigError, match="select_window"):
         reconfigure_checkpoint(src, tmp_path / "b.safetensors", {"select_window": 2})
     assert not (tmp_path / "b.safetensors").exists()
+
+
+def test_reconfigure_drops_the_weights_of_a_removed_part(tmp_path):
+    model = build_model("edge-flow", {"base_channels": 8}).eval()
+    src = save_checkpoint(tmp_path / "a.safetensors", model, "edge-flow", {"loss": "l1"})
+    dst = reconfigure_checkpoint(src, tmp_path / "b.safetensors", {"refine_channels": 0})
+    ckpt = load_checkpoint(dst)
+    assert ckpt.model.refine is None and "refine" not in ckpt.model.head
+    assert ckpt.training["dropped_weights"] == [
+        "head.refine.bias",
+        "head.refine.weight",
+        "refine.0.bias",
+        "refine.0.weight",
+    ]
+    state = ckpt.model.state_dict()
+    assert state and all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    # the residual head starts at zero, so without it the untrained model computes the same frame
+    x0, x1 = torch.rand(2, 1, 3, 64, 64) * 2 - 1
+    torch.testing.assert_close(ckpt.model(x0, x1), model(x0, x1))
