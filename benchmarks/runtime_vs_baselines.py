@@ -4,8 +4,9 @@ Three measurements of each edge interpolation model given (a trained
 checkpoint, exported here to fp32 ONNX and to INT8 calibrated on Big Buck Bunny):
 
 1. **engines** — model-only latency of one interpolation (batch 1) at 448x256
-   and 1280x720: PyTorch eager (the checkpoint's own module, inference mode)
-   against ONNX Runtime CPU fp32 and INT8. The engines run round-robin, round
+   and 1280x720 (padded to the model's alignment, as the runtime pads): PyTorch
+   eager (the checkpoint's own module, inference mode) against ONNX Runtime CPU
+   fp32 and INT8. The engines run round-robin, round
    after round, so machine noise hits all alike; a ratio is the median of the
    per-round ratios.
 2. **video** — end-to-end `corr-run interpolate` throughput (decode, convert,
@@ -15,7 +16,8 @@ checkpoint, exported here to fp32 ONNX and to INT8 calibrated on Big Buck Bunny)
    Big Buck Bunny at 1280x720.
 3. **quality** — `benchmarks/interp_quality.py`'s protocol at 448x256 (even
    frames in, odd frames held back): PSNR / SSIM and in-memory speed of the
-   model (fp32 and INT8) against ffmpeg `minterpolate` (mci) and blending.
+   model (fp32, INT8, and fp32 with the uint8 conversions in the graph) against
+   ffmpeg `minterpolate` (mci) and blending.
 
     python benchmarks/runtime_vs_baselines.py --checkpoint runs/edge-flow/model.safetensors \\
         --checkpoint runs/edge-unet/model.safetensors
@@ -41,10 +43,11 @@ import numpy as np
 import onnxruntime
 import torch
 from corrwise.atomic import atomic_output
-from corrwise.export import int8_from_onnx, onnx_from_checkpoint
+from corrwise.export import OnnxOptions, int8_from_onnx, onnx_from_checkpoint
 from corrwise.export.int8 import Int8Options
 from corrwise.models import load_checkpoint
 from corrwise.runtime import Interpolator, PipelineOptions, VideoWriter, probe, upsample_video
+from corrwise.runtime.padding import pad_for
 from corrwise.runtime.samples import sample_video
 from tqdm import tqdm
 
@@ -58,10 +61,16 @@ DEFAULT_CHECKPOINT = Path("runs/edge-flow/model.safetensors")  # configs/edge-fl
 
 
 def export_models(checkpoint: Path, folder: Path) -> dict[str, Path]:
-    """fp32 ONNX and INT8 ONNX (calibrated on Big Buck Bunny frames) of ``checkpoint``."""
+    """fp32 ONNX, INT8 ONNX (calibrated on Big Buck Bunny frames) and fp32 with uint8 I/O of ``checkpoint``.
+
+    ``fp32-u8`` is ``corr-export onnx --io uint8``: the same fp32 network with
+    the uint8 <-> float conversions inside the graph (quality section only;
+    the engines section feeds float tensors).
+    """
     fp32 = onnx_from_checkpoint(checkpoint, folder / "model.onnx")
     int8 = int8_from_onnx(fp32, folder / "model.int8.onnx", sample_video("bigbuckbunny"), Int8Options())
-    return {"fp32": fp32, "int8": int8}
+    fused = onnx_from_checkpoint(checkpoint, folder / "model.u8.onnx", options=OnnxOptions(io="uint8"))
+    return {"fp32": fp32, "int8": int8, "fp32-u8": fused}
 
 
 def pair(size_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -79,9 +88,10 @@ def engines(
     module: torch.nn.Module, onnx: dict[str, Path], size_hw: tuple[int, int], rounds: int, reps: int
 ) -> dict[str, object]:
     """Model-only latency (ms) of eager PyTorch, ORT fp32 and ORT int8, and the median per-round ratios."""
-    x0, x1 = (as_float(f) for f in pair(size_hw))
+    interps = {name: Interpolator(onnx[name], threads=THREADS) for name in ("fp32", "int8")}
+    # every engine gets the frames padded as the runtime pads them (720 -> 736 rows when 32-aligned)
+    x0, x1 = (pad_for(as_float(f), interps["fp32"].contract)[0] for f in pair(size_hw))
     t0, t1 = torch.from_numpy(x0), torch.from_numpy(x1)
-    interps = {name: Interpolator(path, threads=THREADS) for name, path in onnx.items()}
     calls: dict[str, Callable[[], object]] = {"pytorch": lambda: module(t0, t1)}
     calls.update({f"onnxruntime-{name}": _runner_call(interp, x0, x1) for name, interp in interps.items()})
     times: dict[str, list[float]] = {name: [] for name in calls}
@@ -157,7 +167,7 @@ def video(onnx: Path, size_hw: tuple[int, int], rounds: int, frames: int, folder
 
 
 def quality(models: dict[str, dict[str, Path]]) -> dict[str, dict]:
-    """interp_quality's protocol with mci, blend and every model in fp32 and int8."""
+    """interp_quality's protocol with mci, blend and every model in fp32, int8 and fp32 with uint8 I/O."""
     specs = [f"{name}-{k}={v}" for name, onnx in models.items() for k, v in onnx.items()]
     methods, opened = interp_quality.methods_for(specs, THREADS)
     try:
@@ -209,8 +219,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         exported = {}
         for i, checkpoint in enumerate(checkpoints):
             result, onnx = measure(checkpoint, Path(tmp) / str(i), args.rounds, args.frames)
-            report["models"][result["model"]] = result
-            exported[result["model"]] = onnx
+            name = result["model"]
+            if name in exported:  # a second checkpoint of one model: tell them apart by run folder
+                name = f"{name}-{result['run']}"
+            if name in exported:
+                name = f"{name}-{i}"
+            report["models"][name] = result
+            exported[name] = onnx
         report["quality_448x256"] = quality(exported)
     with atomic_output(args.out, suffix=".json") as tmp_json:
         tmp_json.write_text(json.dumps(report, indent=2) + "\n")
