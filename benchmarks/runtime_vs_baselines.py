@@ -6,9 +6,8 @@ checkpoint, exported here to fp32 ONNX and to INT8 calibrated on Big Buck Bunny)
 1. **engines** — model-only latency of one interpolation (batch 1) at 448x256
    and 1280x720 (padded to the model's alignment, as the runtime pads): PyTorch
    eager (the checkpoint's own module, inference mode) against ONNX Runtime CPU
-   fp32 and INT8. The engines run round-robin, round
-   after round, so machine noise hits all alike; a ratio is the median of the
-   per-round ratios.
+   fp32 and INT8. The engines run round-robin, round after round, so machine
+   noise hits all alike; a ratio is the median of the per-round ratios.
 2. **video** — end-to-end `corr-run interpolate` throughput (decode, convert,
    pad, infer, crop, encode in the runtime's threaded pipeline; x2) against
    the same model alone on the same frames, both as synthesised frames per
