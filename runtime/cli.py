@@ -183,6 +183,14 @@ def parse_rate(text: str) -> Fraction:
     show_default=True,
     help="Frames between two frames across a scene cut: repeat the frame before it, or blend the two.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Frame pairs interpolated at once, each on its own thread. On a small CPU, --workers 2 "
+    "--threads 1 gives more frames per second than one pair on 2 threads.",
+)
 @_output_options
 def interpolate(src: Path, dst: Path, **params: Any) -> None:
     """Raise the frame rate of video SRC by --factor (or convert it to --fps) and write DST (H.264).
@@ -203,6 +211,7 @@ def interpolate(src: Path, dst: Path, **params: Any) -> None:
             params["backend"],
             scene_cut=params["scene_cut"],
             cut_threshold=params["cut_threshold"],
+            workers=params["workers"],
             **_backend_options(params["backend"], params["threads"]),
         ) as interp:
             backend = interp.runner.description

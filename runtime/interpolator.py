@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -15,6 +16,7 @@ from corrwise.contract import IOContract
 from corrwise.errors import ConfigError, ContractError, InputError
 from corrwise.runtime.backends import Runner, open_runner
 from corrwise.runtime.frames import as_rgb8, check_frame_io, check_same_size, to_frame, to_tensor
+from corrwise.runtime.ordered import check_workers, ordered_map
 from corrwise.runtime.padding import crop, pad_for
 from corrwise.runtime.retime import (
     RETIME_DEPTH,
@@ -54,6 +56,11 @@ class Interpolator:
         backend: backend name when ``model`` is a path (``"onnxruntime"``).
         scene_cut: ``"repeat"`` or ``"blend"``, what to put between frames across a cut.
         cut_threshold: thumbnail SSIM below which two frames are a cut, in [0, 1); 0 disables.
+        workers: pairs of a stream (:meth:`upsample`, :meth:`retime`) synthesised at once, on
+            that many threads sharing the runner; results keep their order. On the CPU,
+            ``workers=2, threads=1`` gives the most frames per second on 2 cores (1.6x one
+            pair at a time with 2 threads, for a 448x256 EdgeFlow); latency per pair is that
+            of one thread. :meth:`interpolate` always runs one pair.
         **options: backend options, e.g. ``threads=2`` for ONNX Runtime.
 
     Example::
@@ -72,13 +79,16 @@ class Interpolator:
         *,
         scene_cut: str = "repeat",
         cut_threshold: float = 0.2,
+        workers: int = 1,
         **options: object,
     ) -> None:
         if scene_cut not in CUT_POLICIES:
             raise ConfigError(f"scene_cut must be one of {CUT_POLICIES}, got {scene_cut!r}")
         self.scene_cut = scene_cut
         self.detector = SceneCutDetector(cut_threshold)
+        self.workers = check_workers(workers)
         self.cuts = 0
+        self._cuts_lock = threading.Lock()  # workers count cuts concurrently
         self.runner = model.open() if isinstance(model, Runner) else open_runner(model, backend, **options)
         c = self.runner.contract
         try:
@@ -113,7 +123,7 @@ class Interpolator:
         check_same_size(frames, ["frame0", "frame1"])
         t = self._check_time(t)
         if self.detector.is_cut(*frames):
-            self.cuts += 1
+            self._count_cut()
             return cut_frame(self.scene_cut, frames[0], frames[1], t)
         tensors = [to_tensor(f, self.contract) for f in frames]
         return to_frame(self.run(*tensors, t=t), self.contract)
@@ -158,8 +168,9 @@ class Interpolator:
         Yields:
             uint8 (H, W, 3): n inputs give n + (n - 1)(factor - 1) frames; the
             inputs themselves pass through unchanged, the frames between are at
-            t = k / factor. Only the previous frame is held; each frame becomes
-            a tensor once. Pairs across a scene cut follow the cut policy.
+            t = k / factor. Only the previous frame is held (with ``workers`` > 1,
+            up to ``workers + 1`` pairs in flight); each frame becomes a tensor
+            once. Pairs across a scene cut follow the cut policy.
         """
         if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
             raise ConfigError(f"factor must be an integer >= 1, got {factor!r}")
@@ -196,30 +207,51 @@ class Interpolator:
     def _upsample(self, frames: Iterator[np.ndarray], factor: int) -> Iterator[np.ndarray]:
         times = [Fraction(k, factor) for k in range(1, factor)]
         depth = factor.bit_length() - 1
-        previous: _Keyframe | None = None
-        for index, frame in enumerate(frames):
-            current = self._keyframe(frame, index, None if previous is None else previous.frame.shape)
-            if previous is not None and times:
-                yield from self._between(previous, current, times, depth)
-            yield current.frame
-            previous = current
+
+        def pairs() -> Iterator[tuple[_Keyframe | None, _Keyframe]]:
+            previous: _Keyframe | None = None
+            for index, frame in enumerate(frames):
+                current = self._keyframe(frame, index, None if previous is None else previous.frame.shape)
+                if times:
+                    self._prepare(current)  # here, once, not by two workers at once
+                yield previous, current
+                previous = current
+
+        def step(pair: tuple[_Keyframe | None, _Keyframe]) -> list[np.ndarray]:
+            previous, current = pair
+            between = self._between(previous, current, times, depth) if previous is not None and times else []
+            return [*between, current.frame]
+
+        for made in ordered_map(step, pairs(), self.workers):
+            yield from made
 
     def _retime(self, frames: Iterator[np.ndarray], src: Fraction, dst: Fraction) -> Iterator[np.ndarray]:
         source = _FrameSource(self, frames)
-        for index, group in itertools.groupby(plan(None, src, dst), key=attrgetter("index")):
-            current = source.get(index)
-            if current is None:
-                return
-            times = [step.t for step in group]
-            if times[0] == 0:
-                yield current.frame.copy()
-                times = times[1:]
-            if times:
-                following = source.get(index + 1)
-                if following is None:
-                    yield from (current.frame.copy() for _ in times)
-                else:
-                    yield from self._between(current, following, times, RETIME_DEPTH)
+
+        def groups() -> Iterator[tuple[_Keyframe, _Keyframe | None, list[Fraction]]]:
+            for index, group in itertools.groupby(plan(None, src, dst), key=attrgetter("index")):
+                current = source.get(index)
+                if current is None:
+                    return
+                times = [step.t for step in group]
+                if times[0] == 0:  # the input itself, out before the next input is read
+                    yield current, None, times[:1]
+                    times = times[1:]
+                if times:
+                    following = source.get(index + 1)
+                    if following is not None:  # prepared here, once, not by two workers at once
+                        self._prepare(current)
+                        self._prepare(following)
+                    yield current, following, times
+
+        def step(group: tuple[_Keyframe, _Keyframe | None, list[Fraction]]) -> list[np.ndarray]:
+            current, following, times = group
+            if following is None:  # t = 0, or times after the last input: copies of the input
+                return [current.frame.copy() for _ in times]
+            return self._between(current, following, times, RETIME_DEPTH)
+
+        for made in ordered_map(step, groups(), self.workers):
+            yield from made
 
     def _keyframe(self, frame: object, index: int, shape: tuple[int, ...] | None) -> _Keyframe:
         """Input frame ``index`` of a stream, checked against the stream's ``shape`` (None: the first)."""
@@ -248,7 +280,7 @@ class Interpolator:
         """
         a, b = self._prepare(a), self._prepare(b)
         if self.detector.enabled and self.detector.is_cut_thumbnails(a.thumbnail, b.thumbnail):
-            self.cuts += 1
+            self._count_cut()
             return [cut_frame(self.scene_cut, a.frame, b.frame, float(t)) for t in times]
         if self.contract.timestep_input is None:
             times = [halving_time(t, depth) for t in times]
@@ -279,6 +311,10 @@ class Interpolator:
             out = self.run(lows, highs, 0.5)
             known.update((t, out[j : j + 1]) for j, t in enumerate(level))
         return [known[t] for t in times]
+
+    def _count_cut(self) -> None:
+        with self._cuts_lock:
+            self.cuts += 1
 
     def _check_time(self, t: object) -> float:
         """``t`` as a float in (0, 1) that this model can synthesise, else InputError."""

@@ -12,6 +12,7 @@ Input checks live here, once, for every backend; each backend implements only
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,11 +27,15 @@ class Runner(ABC):
     """Base class of inference backends (ONNX Runtime, TensorRT, PyTorch)."""
 
     backend: str = "abstract"
+    # Whether _infer may run on several threads at once (e.g. Interpolator(workers=2));
+    # calls of a backend that says no are serialised by infer().
+    concurrent: bool = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._contract: IOContract | None = None
         self.selection = ""  # set by backend="auto": why this backend was chosen
+        self._serial = threading.Lock()  # held around _infer when the backend is not concurrent
 
     @property
     def contract(self) -> IOContract:
@@ -88,9 +93,15 @@ class Runner(ABC):
 
         Returns:
             One array per contract output name.
+
+        Safe to call from several threads: backends that are not :attr:`concurrent`
+        run one call at a time.
         """
         self._check_inputs(inputs)
-        return self._infer(inputs)
+        if self.concurrent:
+            return self._infer(inputs)
+        with self._serial:
+            return self._infer(inputs)
 
     def _check_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
         c = self.contract

@@ -122,6 +122,7 @@ class TensorRTRunner(Runner):
     """
 
     backend = "tensorrt"
+    concurrent = False  # one execution context, one set of device buffers and one stream
 
     def __init__(self, path: str | Path, cuda_graph: bool = False) -> None:
         super().__init__(path)

@@ -1,6 +1,8 @@
 """Backends: ONNX Runtime providers, the PyTorch reference backend, and backend="auto"."""
 
 import logging
+import threading
+import time
 import zipfile
 
 import numpy as np
@@ -369,3 +371,42 @@ def test_spinning_sets_the_session_option_and_keeps_the_results(onnx_path, monke
         ref = runner.infer(inputs)["frame"]
     assert seen == [entry]
     assert compare(ref, out, "onnxruntime", "fp32").passed
+
+
+class _Overlap(OnnxRuntimeRunner):
+    """ONNX Runtime underneath; records the most calls of _infer that were running at once."""
+
+    def __init__(self, path, concurrent):
+        super().__init__(path, threads=1)
+        self.concurrent = concurrent
+        self.running = self.most = 0
+        self.guard = threading.Lock()
+
+    def _infer(self, inputs):
+        with self.guard:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.2)  # long enough for other threads to enter if nothing stops them
+        try:
+            return super()._infer(inputs)
+        finally:
+            with self.guard:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("concurrent, most", [(True, 3), (False, 1)])
+def test_calls_from_several_threads_overlap_only_on_concurrent_backends(onnx_path, concurrent, most):
+    x = np.zeros((1, 3, 48, 64), np.float32)
+    with _Overlap(onnx_path, concurrent) as runner:
+        start = threading.Barrier(3, timeout=10)
+
+        def call() -> None:
+            start.wait()
+            runner.infer({"frame0": x, "frame1": x})
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert runner.most == most

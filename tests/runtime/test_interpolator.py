@@ -486,3 +486,37 @@ def test_retime_across_a_cut_counts_it_once(onnx_path):
         np.testing.assert_array_equal(out[j], a)
     np.testing.assert_array_equal(out[5], b)
     assert len(runner.batches) == 3 * 2  # halving for the pairs (a, a) and (b, b) only
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_upsample_with_workers_gives_the_same_frames_in_order(onnx_path, factor):
+    frames = moving_frames(7, 31, 45)
+    with Interpolator(onnx_path, threads=1) as one, Interpolator(onnx_path, threads=1, workers=2) as two:
+        expected, got = list(one.upsample(frames, factor)), list(two.upsample(iter(frames), factor))
+    assert len(got) == len(expected) == 7 + 6 * (factor - 1)
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_retime_with_workers_gives_the_same_frames_and_counts_cuts_once(onnx_path):
+    a, b = cut_pair()
+    frames = [a, a, b, b, b, a, a]
+    with Interpolator(onnx_path) as one, Interpolator(onnx_path, workers=3) as three:
+        expected, got = list(one.retime(frames, 24, 60)), list(three.retime(iter(frames), 24, 60))
+    assert len(got) == len(expected) == 18
+    for x, y in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert three.cuts == one.cuts == 2
+
+
+def test_upsample_with_workers_stays_lazy(onnx_path):
+    pulled = []
+    with Interpolator(onnx_path, workers=2) as interp:
+        out = list(itertools.islice(interp.upsample(endless_frames(pulled), 2), 5))
+    assert len(out) == 5 and len(pulled) <= 3 + 3  # the 3 frames needed, and at most workers + 1 ahead
+
+
+@pytest.mark.parametrize("workers", [0, 2.0, True])
+def test_bad_worker_counts(onnx_path, workers):
+    with pytest.raises(ConfigError, match="workers must be an integer >= 1"):
+        Interpolator(onnx_path, workers=workers)

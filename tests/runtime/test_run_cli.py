@@ -55,6 +55,20 @@ def test_interpolate_to_a_rate(tmp_path, clip, onnx_path, fps):
     assert len(list(read_frames(out))) == 20  # ceil(8 * 60000/1001 / 24)
 
 
+def test_interpolate_with_workers_writes_the_same_video(tmp_path, clip, onnx_path):
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}.mp4"
+        result = run(
+            "interpolate", clip, out, "-m", onnx_path, "--threads", 1, "--workers", workers, "--no-progress"
+        )
+        assert result.exit_code == 0, result.output
+        outs.append(list(read_frames(out)))
+    assert len(outs[0]) == len(outs[1]) == 15
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_parse_rate():
     assert parse_rate("60") == 60 and parse_rate("30000/1001") == Fraction(30000, 1001)
     assert parse_rate("29.97") == Fraction(30000, 1001) and parse_rate("23.976") == Fraction(24000, 1001)
