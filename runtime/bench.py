@@ -10,7 +10,10 @@ Two measurements on one open runner:
 
 Each call is timed with ``time.perf_counter`` after a few untimed warm-up
 calls; the result gives latency percentiles in milliseconds and throughput in
-calls and frames per second. No torch is imported here (the pytorch backend
+calls and frames per second. With ``workers`` > 1, that many threads call the
+one runner at once (as ``Interpolator(workers=N)`` and a busy server do): each
+call's latency is still its own, and throughput is calls over the wall time
+of the whole measurement. No torch is imported here (the pytorch backend
 imports it when it opens a ``.pt2``).
 """
 
@@ -20,8 +23,10 @@ import importlib
 import os
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -58,6 +63,8 @@ class BenchConfig:
         iters: timed calls per measurement; None: :data:`DEFAULT_ITERS` unless ``seconds`` is set.
         seconds: measure each section for this long instead (after the warm-up), in seconds.
         threads: CPU threads of the backend; None: its default (every core).
+        workers: calls in flight at once, each on its own thread (on a CPU, e.g. ``workers=2,
+            threads=1``); ``iters`` counts the calls of all of them together.
         seed: seed of the random frames (values do not change the timing of these models).
     """
 
@@ -70,6 +77,7 @@ class BenchConfig:
     iters: int | None = None
     seconds: float | None = None
     threads: int | None = None
+    workers: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -88,6 +96,10 @@ class BenchConfig:
             f"give iters or seconds, not both (got iters={self.iters}, seconds={self.seconds})",
         )
         _require(self.threads is None or self.threads >= 1, f"threads must be >= 1, got {self.threads}")
+        _require(
+            not isinstance(self.workers, bool) and isinstance(self.workers, int) and self.workers >= 1,
+            f"workers must be an integer >= 1 (calls in flight at once), got {self.workers!r}",
+        )
         _require(
             self.size is None or (len(self.size) == 2 and min(self.size) >= 2),
             f"size must be (H, W) of at least 2x2 pixels, got {self.size}",
@@ -121,8 +133,9 @@ class BenchConfig:
 class LatencyStats:
     """Per-call latency (milliseconds) and throughput of one measurement.
 
-    ``calls_per_s`` is 1 / mean latency; ``frames_per_s`` is batch / mean
-    latency (output frames per second).
+    ``calls_per_s`` is 1 / mean latency for calls one after another, and calls
+    over the wall time when several were in flight at once; ``frames_per_s``
+    is batch times that (output frames per second).
     """
 
     calls: int
@@ -136,10 +149,15 @@ class LatencyStats:
     frames_per_s: float
 
     @classmethod
-    def from_samples(cls, seconds: Sequence[float], batch: int) -> LatencyStats:
-        """Statistics of per-call durations in seconds, for ``batch`` frames per call."""
+    def from_samples(cls, seconds: Sequence[float], batch: int, wall_s: float | None = None) -> LatencyStats:
+        """Statistics of per-call durations in seconds, for ``batch`` frames per call.
+
+        ``wall_s``: the wall time (s) of calls that overlapped; throughput is then
+        calls / wall_s instead of 1 / mean latency.
+        """
         ms = [s * 1000.0 for s in seconds]
         mean = sum(ms) / len(ms)
+        per_s = len(ms) / wall_s if wall_s else 1000.0 / mean
         return cls(
             calls=len(ms),
             mean_ms=mean,
@@ -148,8 +166,8 @@ class LatencyStats:
             p99_ms=percentile(ms, 99),
             min_ms=min(ms),
             max_ms=max(ms),
-            calls_per_s=1000.0 / mean,
-            frames_per_s=1000.0 * batch / mean,
+            calls_per_s=per_s,
+            frames_per_s=per_s * batch,
         )
 
     def to_dict(self) -> dict[str, float | int]:
@@ -182,6 +200,7 @@ class BenchResult:
                 "backend": c.backend,
                 "providers": list(c.providers) if c.providers else None,
                 "threads": c.threads,
+                "workers": c.workers,
                 "warmup": c.warmup,
                 "iters": c.timed_calls,
                 "seconds": c.seconds,
@@ -234,6 +253,61 @@ def time_calls(
             return samples
         if deadline is not None and time.perf_counter() >= deadline:
             return samples
+
+
+def time_calls_concurrently(
+    call: Callable[[], object],
+    warmup: int,
+    iters: int | None,
+    seconds: float | None,
+    tick: Callable[[], object],
+    workers: int,
+) -> tuple[list[float], float]:
+    """:func:`time_calls` with ``workers`` threads calling at once: (per-call seconds, wall seconds).
+
+    The warm-up calls run one after another first. Then every thread calls in a
+    loop until ``iters`` calls were started in all, or ``seconds`` passed; the wall
+    time runs from the common start to the last call's end. An exception of any
+    call is raised here after the other threads stopped.
+    """
+    for _ in range(warmup):
+        call()
+        tick()
+    lock = threading.Lock()
+    started = [0]  # calls started by all threads together
+    stop = threading.Event()
+    begin = threading.Barrier(workers)
+    deadline: float | None = None  # set just before the threads start
+
+    def loop() -> list[float]:
+        samples: list[float] = []
+        begin.wait()
+        while not stop.is_set():
+            with lock:
+                if iters is not None and started[0] >= iters:
+                    break
+                started[0] += 1
+            t0 = time.perf_counter()
+            try:
+                call()
+            except BaseException:
+                stop.set()
+                raise
+            samples.append(time.perf_counter() - t0)
+            with lock:
+                tick()
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        return samples
+
+    start = time.perf_counter()
+    if seconds is not None:
+        deadline = start + seconds
+    with ThreadPoolExecutor(workers, thread_name_prefix="corrwise-bench") as pool:
+        futures = [pool.submit(loop) for _ in range(workers)]
+        per_thread = [future.result() for future in futures]
+    wall = time.perf_counter() - start
+    return [s for samples in per_thread for s in samples], wall
 
 
 def padded_size(contract: IOContract, size: HW) -> HW:
@@ -369,8 +443,13 @@ def _section(name: str, call: Callable[[], object], config: BenchConfig, progres
     """Time ``call`` as ``config`` says, with a progress bar named ``name``."""
     total = config.warmup + config.timed_calls if config.timed_calls is not None else None
     with tqdm(total=total, desc=name, unit="call", file=sys.stderr, disable=not progress, leave=False) as bar:
-        samples = time_calls(call, config.warmup, config.timed_calls, config.seconds, bar.update)
-    return LatencyStats.from_samples(samples, config.batch)
+        if config.workers == 1:
+            samples = time_calls(call, config.warmup, config.timed_calls, config.seconds, bar.update)
+            return LatencyStats.from_samples(samples, config.batch)
+        samples, wall = time_calls_concurrently(
+            call, config.warmup, config.timed_calls, config.seconds, bar.update, config.workers
+        )
+    return LatencyStats.from_samples(samples, config.batch, wall)
 
 
 def _version(module: str) -> str | None:

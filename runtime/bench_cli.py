@@ -71,6 +71,14 @@ def parse_providers(text: str | None) -> tuple[str, ...] | None:
     help="Time each measurement for this many seconds instead of --iters.",
 )
 @click.option("--threads", type=int, default=None, help="CPU threads of the backend (default: every core).")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Calls in flight at once, each on its own thread; throughput is then calls over wall time. "
+    "On a small CPU try --workers 2 --threads 1 (what corr-run interpolate --workers does).",
+)
 @click.option("--json", "json_path", type=FILE, default=None, help="Also write the full result as JSON here.")
 def main(
     model: Path,
@@ -82,6 +90,7 @@ def main(
     iters: int | None,
     seconds: float | None,
     threads: int | None,
+    workers: int,
     json_path: Path | None,
 ) -> None:
     """Measure how fast the --model runs here: latency percentiles (ms), throughput (calls/s, frames/s).
@@ -105,6 +114,7 @@ def main(
             iters=iters,
             seconds=seconds,
             threads=threads,
+            workers=workers,
         )
         result = run_bench(config, progress=True)
         if json_path is not None:
@@ -135,7 +145,8 @@ def summary(result: BenchResult) -> str:
         f"{c.model.name}: {m['name']} ({m['task']}, {m['precision']}, {io})",
         f"runs on {result.machine['description']}",
         f"frames {h}x{w} (model runs at {ph}x{pw}), batch {c.batch}, "
-        f"{' / '.join(str(n) for n in sorted(calls))} timed calls after {c.warmup} warm-up",
+        f"{' / '.join(str(n) for n in sorted(calls))} timed calls after {c.warmup} warm-up"
+        + (f", {c.workers} in flight at once" if c.workers > 1 else ""),
         f"{'':12}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'calls/s':>10}{'frames/s':>10}",
         _row("model only", result.model_only),
         _row("end to end", result.end_to_end),

@@ -1,6 +1,7 @@
 """corr-bench: percentiles, timing, both sections on both tasks, the JSON result and bad input."""
 
 import json
+import threading
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ from corrwise.runtime.bench import (
     run_bench,
     run_frames,
     time_calls,
+    time_calls_concurrently,
 )
 from corrwise.runtime.bench_cli import main
 
@@ -79,6 +81,36 @@ def test_time_calls_counts_warmup_and_timed_calls():
     assert len(timed) >= 1
 
 
+def test_latency_stats_of_overlapping_calls_count_calls_over_wall_time():
+    stats = LatencyStats.from_samples([0.002] * 4, batch=2, wall_s=0.004)  # two at a time
+    assert stats.mean_ms == pytest.approx(2.0) and stats.calls_per_s == pytest.approx(1000.0)
+    assert stats.frames_per_s == pytest.approx(2000.0)
+
+
+def test_concurrent_timing_overlaps_calls_and_counts_them():
+    meet = threading.Barrier(2, timeout=10)  # raises unless two calls are in flight together
+    ticks = []
+    samples, wall = time_calls_concurrently(
+        meet.wait, warmup=0, iters=6, seconds=None, tick=lambda: ticks.append(1), workers=2
+    )
+    assert len(samples) == len(ticks) == 6 and wall > 0 and all(s >= 0 for s in samples)
+    timed, _ = time_calls_concurrently(lambda: None, 1, None, 0.01, lambda: None, workers=3)
+    assert len(timed) >= 1
+
+
+def test_concurrent_timing_raises_a_call_error():
+    calls = []
+
+    def fail_third() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("third call fails")
+
+    with pytest.raises(RuntimeError, match="third call fails"):
+        time_calls_concurrently(fail_third, warmup=0, iters=100, seconds=None, tick=lambda: None, workers=2)
+    assert len(calls) < 100
+
+
 def test_padded_size_rounds_to_align_and_checks_a_static_size():
     assert padded_size(make_contract(), (250, 441)) == (256, 448)
     assert padded_size(make_contract(static_hw=(48, 64)), (40, 64)) == (48, 64)
@@ -94,6 +126,7 @@ def test_padded_size_rounds_to_align_and_checks_a_static_size():
         ({"backend": "tensorrt", "providers": ("cuda",)}, "providers apply to ONNX Runtime only"),
         ({"backend": "openvino"}, "backend must be one of"),
         ({"size": (1, 64)}, "at least 2x2"),
+        ({"workers": 0}, "workers must be an integer >= 1"),
     ],
 )
 def test_bench_config_refuses_bad_settings(changes, match):
@@ -134,6 +167,18 @@ def test_corr_bench_writes_both_sections_and_the_facts_to_json(onnx_path, tmp_pa
     for name in ("model_only", "end_to_end"):
         assert data[name]["calls"] == 3
         check_section(data[name], batch=2)
+
+
+def test_corr_bench_with_workers_times_every_call_of_every_thread(onnx_path, tmp_path):
+    out = tmp_path / "bench.json"
+    result = bench("--model", onnx_path, "--size", "48x64", "--workers", "2", *FAST, "--json", out)
+    assert result.exit_code == 0, result.output
+    assert "2 in flight at once" in result.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["workers"] == 2
+    for name in ("model_only", "end_to_end"):
+        assert data[name]["calls"] == 3
+        check_section(data[name], batch=1)
 
 
 def test_run_bench_on_a_prediction_model_with_the_pytorch_backend(predict_pt2):
