@@ -12,11 +12,14 @@ checkpoint, exported here to fp32 ONNX and to INT8 calibrated on Big Buck Bunny)
    pad, infer, crop, encode in the runtime's threaded pipeline; x2) against
    the same model alone on the same frames, both as synthesised frames per
    second, alternating round by round: a 448x256 clip (bikes, resized) and
-   Big Buck Bunny at 1280x720.
+   Big Buck Bunny at 1280x720; in two modes: one pair at a time on 2 threads
+   (``latency``) and 2 pairs at once on 1 thread each (``throughput``,
+   ``--workers 2 --threads 1``).
 3. **quality** — `benchmarks/interp_quality.py`'s protocol at 448x256 (even
    frames in, odd frames held back): PSNR / SSIM and in-memory speed of the
-   model (fp32, INT8, and fp32 with the uint8 conversions in the graph) against
-   ffmpeg `minterpolate` (mci) and blending.
+   model (fp32, INT8, and fp32 with the uint8 conversions in the graph; 2
+   pairs at once on 1 thread each) against ffmpeg `minterpolate` (mci, whose
+   filter runs on one thread) and blending.
 
     python benchmarks/runtime_vs_baselines.py --checkpoint runs/edge-flow/model.safetensors \\
         --checkpoint runs/edge-unet/model.safetensors
@@ -46,6 +49,7 @@ from corrwise.export import OnnxOptions, int8_from_onnx, onnx_from_checkpoint
 from corrwise.export.int8 import Int8Options
 from corrwise.models import load_checkpoint
 from corrwise.runtime import Interpolator, PipelineOptions, VideoWriter, probe, upsample_video
+from corrwise.runtime.ordered import ordered_map
 from corrwise.runtime.padding import pad_for
 from corrwise.runtime.samples import sample_video
 from tqdm import tqdm
@@ -55,6 +59,8 @@ import interp_quality  # a sibling script
 
 SIZES = {"448x256": (256, 448), "1280x720": (720, 1280)}
 THREADS = 2  # intra-op threads of both engines: every core of the reference machine
+# (pairs in flight, intra-op threads each) of the video modes; quality runs in throughput mode
+MODES = {"latency": (1, THREADS), "throughput": (THREADS, 1)}
 RESULTS = Path(__file__).resolve().parent / "results" / "runtime_vs_baselines.json"
 DEFAULT_CHECKPOINT = Path("runs/edge-flow/model.safetensors")  # configs/edge-flow.yaml
 
@@ -137,38 +143,60 @@ def clip_at(size_hw: tuple[int, int], frames: int, folder: Path) -> Path:
 
 
 def video(onnx: Path, size_hw: tuple[int, int], rounds: int, frames: int, folder: Path) -> dict[str, object]:
-    """End-to-end x2 video throughput against model-only, synthesised frames per second, per round."""
+    """End-to-end x2 video throughput against model-only, synthesised frames per second, per mode and round.
+
+    Model-only feeds the padded float pairs straight to the interpolator (as
+    many at once as the mode's workers); end to end is ``upsample_video``.
+    """
     src = clip_at(size_hw, frames, folder)
     inputs = interp_quality.load_clip(src, frames, size_hw)
     pairs = [(as_float(a), as_float(b)) for a, b in itertools.pairwise(inputs)]
     options = PipelineOptions(max_frames=frames, progress=False, audio=False)
-    model_fps, e2e_fps, split = [], [], []
-    with Interpolator(onnx, threads=THREADS, spinning=False) as interp:
-        interp.run(*pairs[0])  # warm-up
-        for _ in tqdm(range(rounds), desc=f"video {size_hw[1]}x{size_hw[0]}", leave=False):
-            start = time.perf_counter()
-            for x0, x1 in pairs:
-                interp.run(x0, x1)
-            model_fps.append(len(pairs) / (time.perf_counter() - start))
-            report = upsample_video(src, folder / "out.mp4", interp, 2, options=options)
-            e2e_fps.append((report.frames_in - 1) / report.seconds)
-            split.append(
-                {"decode_s": report.decode_s, "infer_s": report.transform_s, "encode_s": report.encode_s}
-            )
-    ratios = [e / m for e, m in zip(e2e_fps, model_fps, strict=True)]
-    return {
-        "frames_in": len(inputs),
-        "model_only_fps": round(statistics.median(model_fps), 2),
-        "end_to_end_fps": round(statistics.median(e2e_fps), 2),
-        "end_to_end_vs_model_only": round(statistics.median(ratios), 3),
-        "stage_seconds_last_round": {k: round(v, 2) for k, v in split[-1].items()},
+    model_fps: dict[str, list[float]] = {mode: [] for mode in MODES}
+    e2e_fps: dict[str, list[float]] = {mode: [] for mode in MODES}
+    split: dict[str, dict[str, float]] = {}
+    interps = {
+        mode: Interpolator(onnx, threads=threads, workers=workers, spinning=False)
+        for mode, (workers, threads) in MODES.items()
     }
+    try:
+        for interp in interps.values():
+            interp.run(*pairs[0])  # warm-up
+        for _ in tqdm(range(rounds), desc=f"video {size_hw[1]}x{size_hw[0]}", leave=False):
+            for mode, interp in interps.items():
+                start = time.perf_counter()
+                for _ in ordered_map(lambda p, i=interp: i.run(*p), pairs, interp.workers):
+                    pass
+                model_fps[mode].append(len(pairs) / (time.perf_counter() - start))
+                report = upsample_video(src, folder / "out.mp4", interp, 2, options=options)
+                e2e_fps[mode].append((report.frames_in - 1) / report.seconds)
+                split[mode] = {
+                    "decode_s": report.decode_s,
+                    "infer_s": report.transform_s,
+                    "encode_s": report.encode_s,
+                }
+    finally:
+        for interp in interps.values():
+            interp.close()
+    result: dict[str, object] = {"frames_in": len(inputs)}
+    for mode, (workers, threads) in MODES.items():
+        ratios = [e / m for e, m in zip(e2e_fps[mode], model_fps[mode], strict=True)]
+        result[mode] = {
+            "workers": workers,
+            "threads": threads,
+            "model_only_fps": round(statistics.median(model_fps[mode]), 2),
+            "end_to_end_fps": round(statistics.median(e2e_fps[mode]), 2),
+            "end_to_end_vs_model_only": round(statistics.median(ratios), 3),
+            "stage_seconds_last_round": {k: round(v, 2) for k, v in split[mode].items()},
+        }
+    return result
 
 
 def quality(models: dict[str, dict[str, Path]]) -> dict[str, dict]:
     """interp_quality's protocol with mci, blend and every model in fp32, int8 and fp32 with uint8 I/O."""
     specs = [f"{name}-{k}={v}" for name, onnx in models.items() for k, v in onnx.items()]
-    methods, opened = interp_quality.methods_for(specs, THREADS)
+    workers, threads = MODES["throughput"]
+    methods, opened = interp_quality.methods_for(specs, threads, workers)
     try:
         return interp_quality.evaluate(methods, interp_quality.clip_paths())
     finally:
@@ -242,6 +270,7 @@ def machine() -> dict[str, object]:
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
         "threads": THREADS,
+        "modes": {mode: {"workers": w, "threads": t} for mode, (w, t) in MODES.items()},
     }
 
 
