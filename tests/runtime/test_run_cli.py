@@ -65,8 +65,11 @@ def test_interpolate_with_workers_writes_the_same_video(tmp_path, clip, onnx_pat
         assert result.exit_code == 0, result.output
         outs.append(list(read_frames(out)))
     assert len(outs[0]) == len(outs[1]) == 15
+    # the same frames went to x264 (Interpolator tests compare them exactly); decoded, they may
+    # differ by one level where the encoder's threads rounded differently. Frames out of order
+    # or misplaced would differ by tens of levels (the test clip moves 4 levels per pixel).
     for a, b in zip(*outs, strict=True):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a.astype(np.int16), b.astype(np.int16), atol=1, rtol=0)
 
 
 def test_parse_rate():
