@@ -37,6 +37,7 @@ from corrwise.contract import IOContract
 from corrwise.errors import ConfigError
 from corrwise.runtime.backends import AUTO, BACKENDS, OnnxRuntimeRunner, Runner, open_runner
 from corrwise.runtime.frames import to_frame, to_tensor
+from corrwise.runtime.ordered import check_workers
 from corrwise.runtime.padding import crop, pad_for, padded_hw
 from tqdm import tqdm
 
@@ -96,10 +97,7 @@ class BenchConfig:
             f"give iters or seconds, not both (got iters={self.iters}, seconds={self.seconds})",
         )
         _require(self.threads is None or self.threads >= 1, f"threads must be >= 1, got {self.threads}")
-        _require(
-            not isinstance(self.workers, bool) and isinstance(self.workers, int) and self.workers >= 1,
-            f"workers must be an integer >= 1 (calls in flight at once), got {self.workers!r}",
-        )
+        check_workers(self.workers)
         _require(
             self.size is None or (len(self.size) == 2 and min(self.size) >= 2),
             f"size must be (H, W) of at least 2x2 pixels, got {self.size}",
