@@ -20,7 +20,11 @@ runs ``grid_sample`` (its fastest kernel, forward and backward), and graphs
 traced by ``torch.export`` (ONNX, ``.pt2``) get :func:`gather_warp`, four
 ``GatherElements`` reads at integer pixel indices weighted by the fractional
 flow. ONNX Runtime's CPU GridSample is a generic kernel: on 2 x86 cores one
-3x256x448 warp took 3.0 ms with it and 1.3 ms with the gathers. The gather form also
+3x256x448 warp took 3.0 ms with it and 1.3 ms with the gathers. Other gather
+forms measured slower for 3-channel frames: int32 indices, one gather of all
+four corners (indices (B, C, 4HW)), and row gathers of an NHWC copy (the last
+is a third faster alone for 32 and 48 channels, too little to show in a whole
+graph). The gather form also
 never adds a flow to a pixel coordinate in floating point, so it stays exact
 when the graph is converted to float16 (where coordinates above 1024 have no
 fractional bits).
