@@ -19,8 +19,11 @@ from corrwise.contract import IOContract
 from corrwise.errors import ConfigError, ExportError
 from corrwise.export.fused_io import FusedUint8IO
 from corrwise.export.graph_passes import fp16_graph, simplify_graph
+from corrwise.export.warp_onnx import MIN_OPSET as DEFORM_OPSET
+from corrwise.export.warp_onnx import translations
 from corrwise.models import load_checkpoint
 from corrwise.models.spec import ExportSpec
+from corrwise.models.warp import export_form
 
 DYNAMIC_AXES = ("batch", "height", "width")
 
@@ -221,8 +224,14 @@ def onnx_from_checkpoint(
     module = FusedUint8IO(ckpt.model, len(spec.input_names)) if contract.fused_io else ckpt.model
     dynamic = dynamic_shapes(spec, options)
     by_param = _bind_to_forward(module, dynamic, ckpt.name)
+    # warps as DeformConv where the opset has it; float16 graphs keep the gathers (exact in float16)
+    form = (
+        "deform"
+        if (options.opset is None or options.opset >= DEFORM_OPSET) and not options.fp16
+        else "gather"
+    )
     try:
-        with _quiet_exporter():
+        with _quiet_exporter(), export_form(form):
             program = torch.onnx.export(
                 module,
                 example_inputs(spec, options),
@@ -232,6 +241,7 @@ def onnx_from_checkpoint(
                 output_names=list(spec.output_names),
                 dynamic_shapes=by_param,
                 verbose=False,
+                custom_translation_table=translations(),
             )
         model = program.model_proto
         model = simplify_graph(model) if options.simplify else model

@@ -15,25 +15,51 @@ The sampling grid is built from ``torch.arange`` over the tensor's own height
 and width, not ``linspace`` over constants, so an ONNX export keeps H and W
 dynamic (Range -> GatherElements).
 
-:func:`warp` has two formulations of the same bilinear sampler: eager PyTorch
-runs ``grid_sample`` (its fastest kernel, forward and backward), and graphs
-traced by ``torch.export`` (ONNX, ``.pt2``) get :func:`gather_warp`, four
-``GatherElements`` reads at integer pixel indices weighted by the fractional
-flow. ONNX Runtime's CPU GridSample is a generic kernel: on 2 x86 cores one
-3x256x448 warp took 3.0 ms with it and 1.3 ms with the gathers. Other gather
-forms measured slower for 3-channel frames: int32 indices, one gather of all
-four corners (indices (B, C, 4HW)), and row gathers of an NHWC copy (the last
-is a third faster alone for 32 and 48 channels, too little to show in a whole
-graph). The gather form also
-never adds a flow to a pixel coordinate in floating point, so it stays exact
-when the graph is converted to float16 (where coordinates above 1024 have no
-fractional bits).
+:func:`warp` has three formulations of the same bilinear sampler: eager
+PyTorch runs ``grid_sample`` (its fastest kernel, forward and backward); ONNX
+graphs get one ``DeformConv`` per warp (a 1x1 depthwise deformable convolution
+with unit weights samples each channel at pixel + offset), with the offsets
+clamped to the frame, which is ``grid_sample``'s border padding; other traced
+graphs (``.pt2``, ONNX below opset 19 or in float16) get :func:`gather_warp`,
+four ``GatherElements`` reads at integer pixel indices weighted by the
+fractional flow. On 2 x86 cores ONNX Runtime ran one 3x256x448 warp in
+3.0 ms as ``GridSample`` (a generic kernel), 1.9 ms as gathers and 0.7 ms as
+``DeformConv``; a 24x184x320 one in 5.5 ms as gathers and 0.9 ms as
+``DeformConv``. The exporter picks the form with :func:`export_form`. The
+gather form never adds a flow to a pixel coordinate in floating point, so it
+stays exact when the graph is converted to float16 (where coordinates above
+1024 have no fractional bits).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
+from corrwise.errors import ConfigError
+
+EXPORT_FORMS = ("gather", "deform")  # how traced graphs warp; see export_form
+_export = {"form": "gather"}
+
+
+@contextlib.contextmanager
+def export_form(form: str) -> Iterator[None]:
+    """Within the block, graphs traced for export warp as ``form``: ``"gather"`` or ``"deform"``.
+
+    ``"deform"`` puts the custom op :func:`deform_warp` in the graph, which only
+    the ONNX exporter translates (to ``DeformConv``, opset >= 19); everything
+    else traced (``.pt2``) keeps the default, ``"gather"``.
+    """
+    if form not in EXPORT_FORMS:
+        raise ConfigError(f"warp export form must be one of {EXPORT_FORMS}, got {form!r}")
+    before = _export["form"]
+    _export["form"] = form
+    try:
+        yield
+    finally:
+        _export["form"] = before
 
 
 def base_grid(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
@@ -54,12 +80,46 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     Bilinear, ``align_corners=False``, border padding (see the module docstring).
     """
     if torch.compiler.is_exporting():
+        if _export["form"] == "deform":
+            return deform_warp(image, border_offsets(flow))
         return gather_warp(image, flow)
     h, w = image.shape[-2], image.shape[-1]
     offset = torch.cat([flow[:, :1] * (2.0 / w), flow[:, 1:] * (2.0 / h)], dim=1)  # (B, 2, H, W) normalised
     offset = offset.permute(0, 2, 3, 1)  # (B, H, W, 2)
     grid = base_grid(h, w, image) + offset  # (B, H, W, 2)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+@torch.library.custom_op("corrwise::deform_warp", mutates_args=())
+def deform_warp(image: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """``image`` (B, C, H, W) sampled bilinearly at pixel + ``offsets`` (B, 2, H, W), (dy, dx) in pixels.
+
+    Offsets must keep every sample point inside the frame (see
+    :func:`border_offsets`). A graph op: the ONNX exporter writes it as one
+    ``DeformConv`` (1x1 kernel, one group per channel, unit weights); run
+    directly it is :func:`warp`.
+    """
+    return warp(image, torch.cat([offsets[:, 1:], offsets[:, :1]], dim=1))
+
+
+@deform_warp.register_fake
+def _deform_warp_shape(image: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(image)
+
+
+def border_offsets(flow: torch.Tensor) -> torch.Tensor:
+    """Flow (B, 2, H, W) in pixels, (x, y) -> sampling offsets (B, 2, H, W), (dy, dx), clamped to the frame.
+
+    Clamping the sample point to [0, W - 1] x [0, H - 1] is border padding for
+    bilinear sampling; the bounds are whole numbers, so offsets inside them
+    pass unchanged.
+    """
+    h, w = flow.shape[-2], flow.shape[-1]
+    xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, 1, w)
+    ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, 1, h, 1)
+    dx = torch.maximum(torch.minimum(flow[:, :1], (w - 1) - xs), -xs)
+    dy = torch.maximum(torch.minimum(flow[:, 1:], (h - 1) - ys), -ys)
+    return torch.cat([dy, dx], dim=1)
 
 
 def gather_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:

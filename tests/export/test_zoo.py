@@ -44,14 +44,18 @@ TENSORRT_OPS = {
     "Concat",
     "Conv",  # 2-D and 3-D
     "ConvTranspose",
+    "DeformConv",  # edge-flow: the warps (1x1, one group per channel; TensorRT >= 10.1)
     "Div",
     "Expand",
-    "Floor",  # edge-flow: integer part of the flow (gather warp)
+    "Floor",  # edge-flow float16 graphs: integer part of the flow (gather warp)
     "Gather",  # shape arithmetic
-    "GatherElements",  # edge-flow: the gather warp's four neighbour reads
+    "GatherElements",  # edge-flow float16 graphs: the gather warp's four neighbour reads
     "InstanceNormalization",
     "LeakyRelu",
+    "Max",  # edge-flow: warp offsets clamped to the frame
+    "Min",
     "Mul",
+    "Neg",
     "Pad",  # mode reflect, checked below
     "Range",
     "Reciprocal",  # edge-flow: the cost volume (features normalised, Sqrt -> Reciprocal)

@@ -1,9 +1,19 @@
 """The two formulations of the bilinear warp and of resampling agree, and exports take the fast ones."""
 
 import onnx
+import pytest
 import torch
 import torch.nn.functional as F
-from corrwise.models.warp import base_grid, gather_warp, resample, warp
+from corrwise.errors import ConfigError
+from corrwise.models.warp import (
+    base_grid,
+    border_offsets,
+    deform_warp,
+    export_form,
+    gather_warp,
+    resample,
+    warp,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +40,36 @@ def test_gather_warp_reads_integer_shifts_exactly_and_repeats_the_border():
     flow[:, 0], flow[:, 1] = 1.0, -7.0  # one column right, far above the top row
     expected = image[:, :, :1, [1, 2, 3, 4, 4]].expand(1, 1, 4, 5)
     assert torch.equal(gather_warp(image, flow), expected)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    height=st.integers(1, 23),
+    width=st.integers(1, 31),
+    scale=st.sampled_from([0.0, 0.3, 4.0, 60.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_border_offsets_keep_samples_in_the_frame_and_the_warp_unchanged(height, width, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    image = torch.rand(2, 3, height, width, generator=g) * 2 - 1
+    flow = torch.randn(2, 2, height, width, generator=g) * scale
+    offsets = border_offsets(flow)  # (dy, dx)
+    ys = torch.arange(height).view(1, height, 1) + offsets[:, 0]
+    xs = torch.arange(width).view(1, 1, width) + offsets[:, 1]
+    assert ys.min() >= 0 and ys.max() <= height - 1 and xs.min() >= 0 and xs.max() <= width - 1
+    target = torch.arange(height).view(1, height, 1) + flow[:, 1]
+    inside = (target >= 0) & (target <= height - 1)  # offsets of points inside the frame pass unchanged
+    assert torch.equal(offsets[:, 0][inside], flow[:, 1][inside])
+    torch.testing.assert_close(deform_warp(image, offsets), warp(image, flow), rtol=0, atol=2e-5)
+
+
+def test_export_form_rejects_unknown_forms_and_restores_the_default():
+    with pytest.raises(ConfigError, match="gather"), export_form("grid"):
+        pass
+    with pytest.raises(RuntimeError), export_form("deform"):
+        raise RuntimeError("export failed")
+    exported = torch.export.export(Sampler(), (torch.rand(1, 3, 8, 12), torch.randn(1, 2, 8, 12)))
+    assert "deform_warp" not in str(exported.graph)  # back to the gathers after the failed block
 
 
 class Sampler(torch.nn.Module):
