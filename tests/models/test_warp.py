@@ -1,4 +1,4 @@
-"""The two formulations of the bilinear warp and of resampling agree, and exports take the fast ones."""
+"""The bilinear warp's forms (grid_sample, gathers, DeformConv offsets) and resampling agree."""
 
 import onnx
 import pytest
